@@ -1,0 +1,189 @@
+"""The synthetic ASGI channel: scripted receive(), guarded send(), and the client leaving.
+
+Behaves like the real servers in FACTS.md: once the client has left, receive()
+returns http.disconnect *without suspending*, on every call (Starlette's
+is_disconnected() only sees messages that arrive without a checkpoint), and
+send() is silent or raises ClientDisconnected, by server profile.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+import anyio
+
+from ._errors import ClientDisconnected
+from ._request import Request
+from ._result import TimelineRecorder
+from ._servers import ServerProfile
+from ._trigger import Trigger
+from ._types import Message
+
+_DISCONNECT = "http.disconnect"
+#: Delivery later than this is put on the timeline (scheduling jitter is ~0.2 ms).
+LATE_NOTICE = 0.01
+
+
+class Channel:
+    """One request's receive/send pair. Times are seconds from the request start."""
+
+    def __init__(
+        self, request: Request, *, profile: ServerProfile, trigger: Trigger,
+        now: Callable[[], float], timeline: TimelineRecorder, on_leave: Callable[[], None],
+    ) -> None:
+        self._pending = deque(request.chunks)
+        self._profile = profile
+        self._trigger = trigger
+        self._now = now
+        self._timeline = timeline
+        self._on_leave = on_leave
+        self._gone = anyio.Event()  # set when receive() must return http.disconnect
+        self.chunks_read = 0
+        self.disconnected_at: float | None = None
+        self.delivered_at: float | None = None
+        self.first_seen_at: float | None = None
+        self.response_started = False
+        self.response_complete = False
+        self.status: int | None = None
+        self.headers: tuple[tuple[bytes, bytes], ...] = ()
+        self.body_parts: list[bytes] = []
+        self.body_chunks_sent = 0
+        self.receives_after_disconnect = 0
+        self.sends_after_disconnect = 0
+        self.receive_calls = 0
+        if trigger.kind == "time" and trigger.seconds == 0:
+            self.leave()  # the default: the client sends its request and leaves at once
+        if trigger.kind == "request-chunks" and trigger.count is not None:
+            # Leaving after more chunks than there are means leaving after the whole body.
+            self._leave_after_chunks = min(trigger.count, len(self._pending))
+            if self._leave_after_chunks == 0:
+                self.leave()
+        else:
+            self._leave_after_chunks = len(self._pending) if trigger.kind == "request-chunks" else -1
+
+    @property
+    def left(self) -> bool:
+        return self.disconnected_at is not None
+
+    def leave(self, *, planned: float | None = None) -> None:
+        """The client goes away now (or, when the loop delivers this late, at ``planned``)."""
+        if self.left:
+            return
+        now = self._now()
+        self.disconnected_at = now if planned is None else min(planned, now)
+        self.delivered_at = now
+        if self._trigger.kind == "request-chunks":
+            self._pending.clear()  # a client that leaves mid-upload never sends the rest
+        self._timeline.add(self.disconnected_at, "client", f"left ({self._describe_trigger()})")
+        late = now - self.disconnected_at
+        if late >= LATE_NOTICE:
+            self._timeline.add(now, "client", f"http.disconnect delivered {late:.3f} s late: "
+                                              "the event loop was busy")
+        self._gone.set()
+        self._on_leave()
+
+    def missed(self, planned: float) -> None:
+        """The client left at ``planned`` but the app finished before the loop could tell it."""
+        self.disconnected_at = planned
+        self._timeline.add(planned, "client", f"left ({self._describe_trigger()}); "
+                                              "the busy event loop never delivered it")
+
+    async def receive(self) -> Message:
+        self.receive_calls += 1
+        if self._pending:  # body the client sent before leaving is still delivered
+            return self._next_chunk()
+        if not self.left and not self.response_complete:
+            await self._gone.wait()
+        # No checkpoint from here on: is_disconnected() must see this message.
+        now = self._now()
+        if self.left:
+            self.receives_after_disconnect += 1
+            if self.first_seen_at is None:
+                self.first_seen_at = now
+            self._timeline.add(now, "receive", "receive() -> http.disconnect")
+        else:
+            self._timeline.add(now, "receive", "receive() -> http.disconnect (response complete)")
+        return {"type": _DISCONNECT}
+
+    def _next_chunk(self) -> Message:
+        chunk = self._pending.popleft()
+        more = bool(self._pending)
+        self.chunks_read += 1
+        self._timeline.add(self._now(), "receive",
+                           f"receive() -> http.request ({len(chunk)} B, more_body={more})")
+        if self.chunks_read == self._leave_after_chunks:
+            self.leave()
+        return {"type": "http.request", "body": chunk, "more_body": more}
+
+    async def send(self, message: Message) -> None:
+        kind = message.get("type") if isinstance(message, dict) else None
+        if self.left:
+            self._record_late_send(message)
+            if self._profile.send_raises:
+                raise ClientDisconnected(f"send({kind!r}) after the client disconnected")
+            return
+        if kind == "http.response.start":
+            self._start(message)
+            if self._trigger.kind == "response-start" or (
+                    self._trigger.kind == "response-chunks" and self._trigger.count == 0):
+                self.leave()
+        elif kind == "http.response.body":
+            self._body(message)
+            if self._trigger.kind == "response-chunks" and self.body_chunks_sent == self._trigger.count:
+                self.leave()
+        else:
+            raise AssertionError(
+                f"send() got a message of type {kind!r}; an HTTP app sends "
+                "'http.response.start' then 'http.response.body'"
+            )
+
+    def _start(self, message: Message) -> None:
+        if self.response_started:
+            raise AssertionError("send() got 'http.response.start' twice; the response had already started")
+        status = message.get("status")
+        if not isinstance(status, int):
+            raise AssertionError(f"send() got 'http.response.start' with status {status!r}, not an int")
+        self.response_started = True
+        self.status = status
+        self.headers = tuple((bytes(k), bytes(v)) for k, v in message.get("headers", ()))
+        self._timeline.add(self._now(), "send", f"send() <- http.response.start {status}")
+
+    def _body(self, message: Message) -> None:
+        if not self.response_started:
+            raise AssertionError("send() got 'http.response.body' before 'http.response.start'")
+        if self.response_complete:
+            raise AssertionError("send() got 'http.response.body' after the response was complete "
+                                 "(an earlier body message had more_body=False)")
+        body = bytes(message.get("body", b""))
+        more = bool(message.get("more_body", False))
+        self.body_parts.append(body)
+        self.body_chunks_sent += 1
+        self._timeline.add(self._now(), "send",
+                           f"send() <- http.response.body {len(body)} B (more_body={more})")
+        if not more:
+            self.response_complete = True
+            self._gone.set()  # uvicorn: receive() returns http.disconnect once the response is complete
+
+    def _record_late_send(self, message: Message) -> None:
+        now = self._now()
+        self.sends_after_disconnect += 1
+        if self.first_seen_at is None:
+            self.first_seen_at = now
+        kind = message.get("type") if isinstance(message, dict) else repr(message)
+        if kind == "http.response.start" and self.status is None:
+            self.status = message.get("status")
+        if kind == "http.response.start":
+            described = f"http.response.start {message.get('status')}"
+        elif kind == "http.response.body":
+            described = f"http.response.body {len(message.get('body', b''))} B"
+        else:
+            described = str(kind)
+        outcome = "raised ClientDisconnected" if self._profile.send_raises else "dropped: client gone"
+        self._timeline.add(now, "send", f"send() <- {described}  {outcome}")
+
+    def _describe_trigger(self) -> str:
+        trigger = self._trigger
+        if trigger.kind == "time":
+            return f"after={trigger.seconds:.2f} s"
+        return f"after={trigger}"

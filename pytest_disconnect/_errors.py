@@ -1,0 +1,38 @@
+"""Exceptions the plugin raises, into the test or into the app."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._result import DisconnectResult
+
+
+class DisconnectError(Exception):
+    """Base class for every error pytest-disconnect raises into a test."""
+
+
+class HandlerKeptRunning(DisconnectError, AssertionError):
+    """The app's work outlived the tolerance after ``http.disconnect``.
+
+    ``result`` holds the whole scenario for inspection; ``str()`` is the report.
+    """
+
+    def __init__(self, report: str, result: DisconnectResult) -> None:
+        super().__init__(report)
+        self.result = result
+
+
+class ClientDisconnected(OSError):
+    """Raised into the app by ``send()`` after the client left (ASGI spec 2.4)."""
+
+
+class SettingError(DisconnectError, ValueError):
+    """A disconnect setting (option, ini value, marker or argument) is invalid.
+
+    The message names the setting, the value and where it came from.
+    """
+
+
+class NotAnASGIApp(DisconnectError, TypeError):
+    """The object given as the app cannot be called as an ASGI 3 application."""

@@ -1,0 +1,98 @@
+"""The request the synthetic client sends, and the ASGI scope a server would build for it."""
+
+from __future__ import annotations
+
+import json as jsonlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ._servers import ServerProfile
+from ._types import Scope
+
+HeadersArg = Mapping[str, str] | Sequence[tuple[str | bytes, str | bytes]] | None
+BodyArg = bytes | str | Sequence[bytes]
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query_string: bytes
+    headers: tuple[tuple[bytes, bytes], ...]
+    #: Body chunks, one ``http.request`` message each; never empty.
+    chunks: tuple[bytes, ...]
+
+    @classmethod
+    def build(
+        cls, method: str, path: str, *, headers: HeadersArg = None, body: BodyArg = b"",
+        json: object = None,
+    ) -> Request:
+        if not isinstance(method, str) or not method.isalpha():
+            raise ValueError(f"method must be an HTTP method such as 'GET', not {method!r}")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError(f"path must start with '/', as in '/report?x=1', not {path!r}")
+        split = urlsplit(path)
+        pairs = _header_pairs(headers)
+        names = {name for name, _ in pairs}
+        if json is not None:
+            if body:
+                raise ValueError("pass either body= or json=, not both")
+            body = jsonlib.dumps(json).encode()
+            if b"content-type" not in names:
+                pairs.append((b"content-type", b"application/json"))
+        chunks = _chunks(body)
+        if b"host" not in names:
+            pairs.insert(0, (b"host", b"testserver"))
+        total = sum(len(chunk) for chunk in chunks)
+        if total and b"content-length" not in names and b"transfer-encoding" not in names:
+            pairs.append((b"content-length", str(total).encode()))
+        return cls(method.upper(), split.path or "/", split.query.encode("latin-1"),
+                   tuple(pairs), chunks)
+
+    @property
+    def target(self) -> str:
+        """'GET /report?x=1', as reports name the request."""
+        query = f"?{self.query_string.decode('latin-1')}" if self.query_string else ""
+        return f"{self.method} {self.path}{query}"
+
+    def scope(self, profile: ServerProfile) -> Scope:
+        return {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": profile.spec_version},
+            "http_version": "1.1",
+            "method": self.method,
+            "scheme": "http",
+            "path": self.path,
+            "raw_path": self.path.encode("latin-1"),
+            "query_string": self.query_string,
+            "root_path": "",
+            "headers": list(self.headers),
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+            "state": {},
+        }
+
+
+def _header_pairs(headers: HeadersArg) -> list[tuple[bytes, bytes]]:
+    if headers is None:
+        return []
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    pairs = []
+    for name, value in items:
+        raw_name = name if isinstance(name, bytes) else name.encode("latin-1")
+        raw_value = value if isinstance(value, bytes) else value.encode("latin-1")
+        pairs.append((raw_name.lower(), raw_value))
+    return pairs
+
+
+def _chunks(body: BodyArg) -> tuple[bytes, ...]:
+    if isinstance(body, str):
+        body = body.encode()
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return (bytes(body),)
+    chunks = tuple(body)
+    for chunk in chunks:
+        if not isinstance(chunk, (bytes, bytearray, memoryview)):
+            raise TypeError(f"body chunks must be bytes, not {type(chunk).__name__}")
+    return tuple(bytes(chunk) for chunk in chunks) or (b"",)

@@ -1,0 +1,142 @@
+"""Value objects: what happened in one scenario."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from ._settings import Settings
+
+Actor = Literal["client", "receive", "send", "app", "task", "harness"]
+
+Verdict = Literal[
+    "finished",        # the app finished before the client left: nothing to check
+    "stopped",         # all work stopped within the tolerance after the disconnect
+    "kept-running",    # work stopped on its own, but after the tolerance
+    "cancelled",       # work was still running at the watch limit; the harness cancelled it
+    "resisted",        # work kept running even after the harness cancelled it
+    "not-disconnected",  # the trigger never fired and the app did not finish in time
+]
+PASSING: frozenset[Verdict] = frozenset({"finished", "stopped"})
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of the timeline; ``count`` > 1 when identical events ran in a row."""
+
+    at: float
+    actor: Actor
+    text: str
+    count: int = 1
+    last_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The scenario's events in order, times in seconds from the request start."""
+
+    events: tuple[Event, ...]
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def texts(self) -> list[str]:
+        return [event.text for event in self.events]
+
+
+class TimelineRecorder:
+    """Collects events, folding runs of identical ones so a busy poller costs O(1)."""
+
+    __slots__ = ("_events",)
+
+    def __init__(self) -> None:
+        self._events: list[Event] = []
+
+    def add(self, at: float, actor: Actor, text: str) -> None:
+        events = self._events
+        if events:
+            last = events[-1]
+            if last.actor == actor and last.text == text:
+                events[-1] = Event(last.at, actor, text, last.count + 1, at)
+                return
+        events.append(Event(at, actor, text))
+
+    def freeze(self) -> Timeline:
+        return Timeline(tuple(self._events))
+
+
+@dataclass(frozen=True)
+class WorkRecord:
+    """One piece of watched work: the app call or a task it spawned."""
+
+    name: str
+    kind: Literal["app", "task"]
+    started_at: float
+    ended_at: float | None
+    #: 'returned', 'raised ValueError', 'cancelled', 'exited'; None while running.
+    outcome: str | None
+    #: Innermost app frame when it was seen running past the tolerance, e.g.
+    #: 'app.py:42 in stream -> await sleep(0.05)'.
+    where: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DisconnectResult:
+    """Everything one ``run()``/``arun()`` saw. Times are seconds from the request start."""
+
+    method: str
+    path: str
+    settings: Settings
+    #: When the client left; None if the app finished first.
+    disconnected_at: float | None
+    #: When the app could first have seen it (later than disconnected_at if the
+    #: event loop was blocked); None if it never could.
+    delivered_at: float | None
+    #: When the app first looked: a receive() that returned http.disconnect, or a send() after it.
+    first_seen_at: float | None
+    #: When the last watched work ended on its own; None if the harness had to cancel it.
+    stopped_at: float | None
+    #: When the harness cancelled work that outran the watch limit; None if it did not.
+    cancelled_at: float | None
+    status: int | None
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
+    timeline: Timeline
+    work: tuple[WorkRecord, ...]
+    verdict: Verdict
+    #: The exception the app call raised, if any (after a disconnect that is often how it stops).
+    app_error: BaseException | None = None
+    receives_after_disconnect: int = 0
+    sends_after_disconnect: int = 0
+
+    @property
+    def latency(self) -> float | None:
+        """Seconds from the client leaving until all watched work had stopped on its own."""
+        if self.disconnected_at is None or self.stopped_at is None:
+            return None
+        return max(0.0, self.stopped_at - self.disconnected_at)
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict in PASSING
+
+    @property
+    def still_running(self) -> tuple[WorkRecord, ...]:
+        """Work that was running past the tolerance, with where it was."""
+        return tuple(record for record in self.work if record.where is not None)
+
+    @property
+    def resisted(self) -> tuple[WorkRecord, ...]:
+        """Work still running when the harness gave up on it (left behind)."""
+        return tuple(record for record in self.work if record.ended_at is None)
+
+    @property
+    def delivery_delay(self) -> float | None:
+        """How late the app could see the disconnect, because its event loop was busy."""
+        if self.disconnected_at is None or self.delivered_at is None:
+            return None
+        return self.delivered_at - self.disconnected_at

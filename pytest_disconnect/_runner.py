@@ -1,0 +1,89 @@
+"""Running a scenario from sync code: a fresh event loop in a thread the caller can give up on.
+
+Like Starlette's TestClient, the app runs on its own loop in a worker thread. That
+lets a sync test fail in bounded time even when the app blocks its loop for good,
+and lets the loop be closed without waiting for work that resists cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import queue
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Literal, TypeVar
+
+from ._errors import DisconnectError
+from ._watch import describe_frame
+
+T = TypeVar("T")
+Backend = Literal["asyncio", "trio"]
+#: Seconds the loop thread may take to shut down after the verdict before it is left behind.
+SHUTDOWN_GRACE = 1.0
+
+
+class EventLoopBlocked(DisconnectError, AssertionError):
+    """The app's event loop stopped answering: the verdict could not be reached in time."""
+
+
+def run_in_loop_thread(main: Callable[[], Awaitable[T]], *, backend: Backend, bound: float,
+                       target: str) -> T:
+    """Run ``main()`` on a new ``backend`` loop in a daemon thread; wait at most ``bound`` s."""
+    __tracebackhide__ = True
+    box: queue.SimpleQueue[tuple[bool, object]] = queue.SimpleQueue()
+
+    async def deliver() -> None:
+        try:
+            box.put((True, await main()))
+        except BaseException as exc:  # handed to the caller's thread, re-raised there
+            box.put((False, exc))
+            raise
+
+    def loop_thread() -> None:
+        try:
+            if backend == "trio":
+                import trio
+
+                trio.run(deliver)
+            else:
+                _run_asyncio(deliver)
+        except BaseException as exc:  # already delivered, or a crash before deliver() ran
+            box.put((False, exc))
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(loop_thread,),
+                              name=f"pytest-disconnect {target}", daemon=True)
+    thread.start()
+    try:
+        ok, value = box.get(timeout=bound)
+    except queue.Empty:
+        frame = sys._current_frames().get(thread.ident or -1)
+        where = describe_frame(frame) if frame is not None else "(unknown)"
+        raise EventLoopBlocked(
+            f"{target}: the event loop stopped answering for {bound:.2f} s, so no verdict could "
+            f"be reached; the app blocks it (time.sleep(), CPU work or blocking I/O in async "
+            f"code) at:\n    {where}\n  The loop thread was left running."
+        ) from None
+    thread.join(SHUTDOWN_GRACE)
+    if not ok:
+        assert isinstance(value, BaseException)
+        raise value
+    return value  # type: ignore[return-value]
+
+
+def _run_asyncio(main: Callable[[], Awaitable[object]]) -> None:
+    """asyncio.run(), minus the wait for tasks that ignore cancellation."""
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        try:
+            leftovers = asyncio.all_tasks(loop)
+            for task in leftovers:
+                task.cancel()
+            if leftovers:
+                loop.run_until_complete(asyncio.wait(leftovers, timeout=SHUTDOWN_GRACE))
+            loop.run_until_complete(asyncio.wait_for(loop.shutdown_asyncgens(), SHUTDOWN_GRACE))
+        finally:
+            loop.close()  # tasks still pending here are abandoned, never to run again

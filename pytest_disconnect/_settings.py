@@ -1,0 +1,226 @@
+"""Disconnect settings: one list of option specs, one validator each, one resolver.
+
+Precedence, lowest first: built-in default < ini file (and ``-o``) < command
+line < marker (function > class > module) < keyword arguments of run()/arun().
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+
+from ._errors import SettingError
+from ._servers import DEFAULT_SERVER, PROFILES
+from ._trigger import TRIGGER_SYNTAX, Trigger, parse_trigger
+
+if TYPE_CHECKING:
+    import pytest
+
+T = TypeVar("T")
+
+MARKER_NAME = "disconnect"
+DEFAULT_TOLERANCE = 1.0
+DEFAULT_PATIENCE = 5.0
+
+
+def _parse_seconds(value: object) -> float:
+    if isinstance(value, bool):
+        raise ValueError("seconds >= 0")
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError("seconds >= 0") from None
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError("seconds >= 0")
+    return float(value)
+
+
+def _parse_server(value: object) -> str:
+    if not isinstance(value, str) or value.strip().lower() not in PROFILES:
+        raise ValueError("one of " + ", ".join(PROFILES))
+    return value.strip().lower()
+
+
+@dataclass(frozen=True)
+class OptionSpec(Generic[T]):
+    """One setting, as the CLI, the ini file, the marker and run() spell it."""
+
+    name: str
+    help: str
+    metavar: str
+    parse: Callable[[object], T]
+    default: T
+
+    @property
+    def flag(self) -> str:
+        return f"--disconnect-{self.name}"
+
+    @property
+    def ini(self) -> str:
+        return f"disconnect_{self.name}"
+
+    @property
+    def dest(self) -> str:
+        return f"disconnect_{self.name}"
+
+
+OPTIONS: tuple[OptionSpec[object], ...] = (
+    OptionSpec("after", f"when the client leaves: {TRIGGER_SYNTAX} (default: 0, right after "
+               "sending the request)", "SECONDS", parse_trigger, Trigger.at(0.0)),
+    OptionSpec("tolerance", "seconds the app's work may run on after the disconnect "
+               f"(default: {DEFAULT_TOLERANCE:g})", "SECONDS", _parse_seconds, DEFAULT_TOLERANCE),
+    OptionSpec("patience", "seconds after the disconnect to keep watching work that overran "
+               "the tolerance before cancelling it; never shorter than the tolerance "
+               f"(default: {DEFAULT_PATIENCE:g})", "SECONDS", _parse_seconds, DEFAULT_PATIENCE),
+    OptionSpec("server", "server behaviour to reproduce: " + ", ".join(
+        f"{p.name} ({p.summary})" for p in PROFILES.values()) + f" (default: {DEFAULT_SERVER})",
+        "NAME", _parse_server, DEFAULT_SERVER),
+)
+OPTION_NAMES = tuple(spec.name for spec in OPTIONS)
+_SPECS = {spec.name: spec for spec in OPTIONS}
+
+#: Registered marker help, built from the same list so it cannot drift.
+MARKER_HELP = (
+    f"{MARKER_NAME}(*, " + ", ".join(f"{name}=None" for name in OPTION_NAMES)
+    + "): disconnect settings for this test's disconnect.run()/arun() calls"
+)
+
+SourceKind = Literal["default", "ini", "override", "cli", "marker", "call"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a value came from, phrased for provenance and for error messages."""
+
+    kind: SourceKind
+    detail: str = ""
+
+    def origin(self, spec: OptionSpec[object]) -> str:
+        """Provenance as the report prints it: 'after=0.20 s (--disconnect-after)'."""
+        return {
+            "default": "default",
+            "ini": f"{spec.ini} in {self.detail}",
+            "override": f"-o {spec.ini}",
+            "cli": spec.flag,
+            "marker": f"@pytest.mark.{MARKER_NAME} on {self.detail}",
+            "call": f"{self.detail} argument",
+        }[self.kind]
+
+    def where(self) -> str:
+        """'in pyproject.toml', 'on the command line', 'in disconnect.run()'."""
+        return {
+            "default": "as the default",
+            "ini": f"in {self.detail}",
+            "override": "in -o",
+            "cli": "on the command line",
+            "marker": f"in @pytest.mark.{MARKER_NAME} on {self.detail}",
+            "call": f"in {self.detail}",
+        }[self.kind]
+
+    def invalid(self, spec: OptionSpec[object], raw: object, expected: str) -> str:
+        label = {"cli": spec.flag, "ini": spec.ini, "override": spec.ini}.get(self.kind, spec.name)
+        return f"invalid {label} {raw!r} {self.where()}: expected {expected}"
+
+
+DEFAULT_SOURCE = Source("default")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """The settings in force for one scenario, and where each came from."""
+
+    after: Trigger = Trigger.at(0.0)
+    tolerance: float = DEFAULT_TOLERANCE
+    patience: float = DEFAULT_PATIENCE
+    server: str = DEFAULT_SERVER
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def watch_limit(self) -> float:
+        """Seconds after the disconnect before overrunning work is cancelled."""
+        return max(self.patience, self.tolerance)
+
+    def source(self, name: str) -> str:
+        return self.sources.get(name, "default")
+
+    def describe(self) -> str:
+        """'after=0.50 s (--disconnect-after), tolerance=1.00 s (default), ...'."""
+        return ", ".join(f"{name}={self.show(name)} ({self.source(name)})" for name in OPTION_NAMES)
+
+    def show(self, name: str) -> str:
+        value = getattr(self, name)
+        if isinstance(value, Trigger):
+            return f"{value.seconds:.2f} s" if value.kind == "time" else str(value)
+        if isinstance(value, float):
+            return f"{value:.2f} s"
+        return str(value)
+
+
+def apply(base: Settings, source: Source, values: Mapping[str, object]) -> Settings:
+    """Layer ``values`` from ``source`` over ``base``; ``None`` means 'not set here'.
+
+    Every source goes through the same per-option validator, so errors read alike.
+    """
+    changes: dict[str, object] = {}
+    sources = dict(base.sources)
+    for name, raw in values.items():
+        spec = _SPECS.get(name)
+        if spec is None:
+            raise SettingError(
+                f"unknown keyword {name!r} {source.where()}: expected one of {', '.join(OPTION_NAMES)}"
+            )
+        if raw is None or raw == "":
+            continue
+        try:
+            changes[name] = spec.parse(raw)
+        except ValueError as exc:
+            raise SettingError(source.invalid(spec, raw, str(exc))) from None
+        sources[name] = source.origin(spec)
+    if not changes:
+        return base
+    return replace(base, **changes, sources=sources)  # type: ignore[arg-type]
+
+
+def ini_source(config: pytest.Config, spec: OptionSpec[object]) -> Source:
+    overrides = getattr(config.option, "override_ini", None) or []
+    if any(entry.split("=", 1)[0].strip() == spec.ini for entry in overrides):
+        return Source("override")
+    inipath = config.inipath
+    return Source("ini", inipath.name if inipath is not None else "the ini file")
+
+
+def resolve_config(config: pytest.Config) -> Settings:
+    """Default < ini (and -o) < command line. Raises SettingError naming the source."""
+    settings = Settings()
+    for spec in OPTIONS:
+        raw_ini = config.getini(spec.ini)
+        settings = apply(settings, ini_source(config, spec), {spec.name: raw_ini})
+    for spec in OPTIONS:
+        settings = apply(settings, Source("cli"), {spec.name: config.getoption(spec.dest)})
+    return settings
+
+
+def marker_layers(item: pytest.Item) -> list[tuple[Source, Mapping[str, object]]]:
+    """Marker layers, farthest first, so that applying them in order lets the nearest win."""
+    layers: list[tuple[Source, Mapping[str, object]]] = []
+    for node, mark in item.iter_markers_with_node(MARKER_NAME):
+        where = Source("marker", node.nodeid if node is item else node.name)
+        if mark.args:
+            raise SettingError(
+                f"@pytest.mark.{MARKER_NAME} on {where.detail} takes keyword arguments only "
+                f"({', '.join(OPTION_NAMES)}), not {mark.args!r}"
+            )
+        layers.append((where, mark.kwargs))
+    layers.reverse()
+    return layers
+
+
+def resolve(config_settings: Settings, layers: Iterable[tuple[Source, Mapping[str, object]]]) -> Settings:
+    """Apply marker and call layers, in order, over the run-wide settings."""
+    settings = config_settings
+    for source, values in layers:
+        settings = apply(settings, source, values)
+    return settings
