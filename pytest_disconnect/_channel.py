@@ -53,7 +53,7 @@ class Channel:
         self.sends_after_disconnect = 0
         self.receive_calls = 0
         if trigger.kind == "time" and trigger.seconds == 0:
-            self.leave()  # the default: the client sends its request and leaves at once
+            self.leave(planned=0.0)  # the default: the client sends its request and leaves at once
         if trigger.kind == "request-chunks" and trigger.count is not None:
             # Leaving after more chunks than there are means leaving after the whole body.
             self._leave_after_chunks = min(trigger.count, len(self._pending))
@@ -118,27 +118,36 @@ class Channel:
 
     async def send(self, message: Message) -> None:
         kind = message.get("type") if isinstance(message, dict) else None
-        if self.left:
-            self._record_late_send(message)
-            if self._profile.send_raises:
-                raise ClientDisconnected(f"send({kind!r}) after the client disconnected")
-            return
         if kind == "http.response.start":
-            self._start(message)
-            if self._trigger.kind == "response-start" or (
-                    self._trigger.kind == "response-chunks" and self._trigger.count == 0):
-                self.leave()
+            described = self._start(message)
         elif kind == "http.response.body":
-            self._body(message)
-            if self._trigger.kind == "response-chunks" and self.body_chunks_sent == self._trigger.count:
-                self.leave()
+            described = self._body(message)
         else:
             raise AssertionError(
                 f"send() got a message of type {kind!r}; an HTTP app sends "
                 "'http.response.start' then 'http.response.body'"
             )
+        now = self._now()
+        if self.left:
+            # Recorded all the same: a response sent to nobody is part of the story (B9).
+            self.sends_after_disconnect += 1
+            if self.first_seen_at is None:
+                self.first_seen_at = now
+            raises = self._profile.send_raises
+            outcome = "raised ClientDisconnected" if raises else "dropped: client gone"
+            self._timeline.add(now, "send", f"send() <- {described}  {outcome}")
+            if raises:
+                raise ClientDisconnected(f"send({kind!r}) after the client disconnected")
+            return
+        self._timeline.add(now, "send", f"send() <- {described}")
+        trigger = self._trigger
+        if kind == "http.response.start":
+            if trigger.kind == "response-start" or (trigger.kind == "response-chunks" and trigger.count == 0):
+                self.leave()
+        elif trigger.kind == "response-chunks" and self.body_chunks_sent == trigger.count:
+            self.leave()
 
-    def _start(self, message: Message) -> None:
+    def _start(self, message: Message) -> str:
         if self.response_started:
             raise AssertionError("send() got 'http.response.start' twice; the response had already started")
         status = message.get("status")
@@ -147,9 +156,9 @@ class Channel:
         self.response_started = True
         self.status = status
         self.headers = tuple((bytes(k), bytes(v)) for k, v in message.get("headers", ()))
-        self._timeline.add(self._now(), "send", f"send() <- http.response.start {status}")
+        return f"http.response.start {status}"
 
-    def _body(self, message: Message) -> None:
+    def _body(self, message: Message) -> str:
         if not self.response_started:
             raise AssertionError("send() got 'http.response.body' before 'http.response.start'")
         if self.response_complete:
@@ -159,28 +168,10 @@ class Channel:
         more = bool(message.get("more_body", False))
         self.body_parts.append(body)
         self.body_chunks_sent += 1
-        self._timeline.add(self._now(), "send",
-                           f"send() <- http.response.body {len(body)} B (more_body={more})")
         if not more:
             self.response_complete = True
             self._gone.set()  # uvicorn: receive() returns http.disconnect once the response is complete
-
-    def _record_late_send(self, message: Message) -> None:
-        now = self._now()
-        self.sends_after_disconnect += 1
-        if self.first_seen_at is None:
-            self.first_seen_at = now
-        kind = message.get("type") if isinstance(message, dict) else repr(message)
-        if kind == "http.response.start" and self.status is None:
-            self.status = message.get("status")
-        if kind == "http.response.start":
-            described = f"http.response.start {message.get('status')}"
-        elif kind == "http.response.body":
-            described = f"http.response.body {len(message.get('body', b''))} B"
-        else:
-            described = str(kind)
-        outcome = "raised ClientDisconnected" if self._profile.send_raises else "dropped: client gone"
-        self._timeline.add(now, "send", f"send() <- {described}  {outcome}")
+        return f"http.response.body {len(body)} B" + (" (more_body=True)" if more else "")
 
     def _describe_trigger(self) -> str:
         trigger = self._trigger

@@ -96,21 +96,23 @@ def likely_cause(result: DisconnectResult) -> str:
         sentences.append(f"The event loop was busy, so http.disconnect reached the app "
                          f"{result.delivery_delay:.2f} s late (at +{result.delivered_at:.2f} s): "
                          "something blocks the loop (time.sleep(), CPU work or blocking I/O in async code).")
-    if result.receives_after_disconnect == 0 and result.sends_after_disconnect == 0:
+    if result.receives_after_disconnect == 0:
         sentences.append("The app never called receive() after the client left, so it could not "
                          "learn of the disconnect.")
-    elif result.receives_after_disconnect:
-        first = result.first_seen_at if result.first_seen_at is not None else gone
-        sentences.append(f"receive() returned http.disconnect {result.receives_after_disconnect} "
-                         f"time{'s' if result.receives_after_disconnect != 1 else ''} (first at "
-                         f"+{first:.3f} s), but the work went on: whatever saw it did not stop the work.")
     else:
-        raised = result.settings.server == "asgi-2.4"
-        sentences.append(
-            f"The app sent {result.sends_after_disconnect} message(s) after the client left "
-            + ("and carried on after send() raised ClientDisconnected" if raised
-               else f"(dropped, as {result.settings.server} does)")
-            + " without calling receive() to notice.")
+        first = result.first_seen_at if result.first_seen_at is not None else gone
+        times = result.receives_after_disconnect
+        sentences.append(f"receive() returned http.disconnect {times} time{'s' if times != 1 else ''} "
+                         f"(first at +{first:.3f} s), but the work went on: whatever saw it did "
+                         "not stop the work.")
+    if result.sends_after_disconnect:
+        sends = result.sends_after_disconnect
+        if result.settings.server == "asgi-2.4":
+            sentences.append(f"send() raised ClientDisconnected {sends} time{'s' if sends != 1 else ''}, "
+                             "and the app carried on.")
+        else:
+            sentences.append(f"It sent {sends} message{'s' if sends != 1 else ''} to the departed "
+                             f"client ({result.settings.server} drops them silently).")
     if result.verdict == "resisted":
         sentences.append("Some work caught the harness's cancellation and carried on; it is left "
                          "behind, named below.")

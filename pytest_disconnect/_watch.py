@@ -7,6 +7,7 @@ each new task without scanning. See FACTS: 'Observing the work stopped'.
 
 from __future__ import annotations
 
+import asyncio
 import linecache
 import os
 import sys
@@ -38,8 +39,15 @@ class Work:
         self.outcome: str | None = None
         self.where: str | None = None
 
+    def label(self) -> str:
+        """The task's name, read late: asyncio names a task only after the factory returns."""
+        get_name = getattr(self.task, "get_name", None)
+        if callable(get_name):
+            return task_name(str(get_name()), self.coro)
+        return self.name
+
     def freeze(self) -> WorkRecord:
-        return WorkRecord(self.name, self.kind, self.started_at, self.ended_at, self.outcome,
+        return WorkRecord(self.label(), self.kind, self.started_at, self.ended_at, self.outcome,
                           self.where)
 
 
@@ -58,15 +66,13 @@ class WorkSet:
     def done(self) -> bool:
         return self.live == 0 and bool(self.works)
 
-    def started(self, task: object, coro: object) -> Work:
+    def started(self, task: object, coro: object, name: str | None = None) -> Work:
         kind: Literal["app", "task"] = "app" if not self.works else "task"
-        work = Work(task, coro, _name(coro), kind, self.now())
+        work = Work(task, coro, name or _name(coro), kind, self.now())
         if self.live == 0 and self.all_done.is_set():
             self.all_done = anyio.Event()  # a late spawn revives the scenario
         self.works.append(work)
         self.live += 1
-        if kind == "task":
-            self._timeline.add(work.started_at, "task", f"task started: {work.name}")
         return work
 
     def ended(self, work: Work, outcome: str) -> None:
@@ -76,7 +82,7 @@ class WorkSet:
         if work.outcome is None:
             work.outcome = outcome
         if work.kind == "task":
-            self._timeline.add(work.ended_at, "task", f"task {work.outcome}: {work.name}")
+            self._timeline.add(work.ended_at, "task", f"task {work.outcome}: {work.label()}")
         self.live -= 1
         if self.live == 0:
             self.all_done.set()
@@ -101,9 +107,16 @@ def _name(coro: object) -> str:
     return str(getattr(coro, "__qualname__", None) or type(coro).__name__)
 
 
+def task_name(given: str, coro: object) -> str:
+    """The name a task was given (anyio passes the function's), else its coroutine's."""
+    if not given or given.startswith("Task-"):
+        return _name(coro)
+    return given.rsplit(".<locals>.", 1)[-1] if ".<locals>." in given else given
+
+
 _PLUMBING = tuple(
     os.path.dirname(module.__file__) + os.sep
-    for module in (sys.modules["asyncio"], anyio, sys.modules[__package__ or "pytest_disconnect"])
+    for module in (asyncio, anyio, sys.modules[__package__ or "pytest_disconnect"])
     if module.__file__
 )
 

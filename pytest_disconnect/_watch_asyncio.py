@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine, Generator
 from contextlib import contextmanager
 from typing import Any
 
-from ._watch import WorkSet, current_workset
+from ._watch import WorkSet, current_workset, task_name
 
 _TaskFactory = Callable[..., "asyncio.Future[Any]"]
 
@@ -31,7 +31,7 @@ class _TrackingFactory:
         context = kwargs.get("context")
         workset = context.get(current_workset) if context is not None else current_workset.get()
         if workset is not None:
-            work = workset.started(task, coro)
+            work = workset.started(task, coro, task_name(str(kwargs.get("name") or ""), coro))
             task.add_done_callback(
                 lambda done: workset.ended(work, "cancelled" if done.cancelled() else "finished"))
         return task

@@ -9,7 +9,7 @@ from typing import Any
 
 import trio
 
-from ._watch import Work, WorkSet, current_workset
+from ._watch import Work, WorkSet, current_workset, task_name
 
 
 class _Instrument(trio.abc.Instrument):
@@ -22,7 +22,7 @@ class _Instrument(trio.abc.Instrument):
     def task_spawned(self, task: trio.lowlevel.Task) -> None:
         try:
             if task.context.get(current_workset) is self.workset:
-                self.by_task[task] = self.workset.started(task, task.coro)
+                self.by_task[task] = self.workset.started(task, task.coro, task_name(task.name, task.coro))
         except Exception:  # pragma: no cover - defensive, see class docstring
             pass
 

@@ -1,0 +1,187 @@
+"""Tiny ASGI apps with known disconnect behaviour, shared by the tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import anyio
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from pytest_disconnect._types import Message, Receive, Scope, Send
+
+WORK = 1.0  # seconds of stand-in heavy work
+
+
+async def respond(send: Send, body: bytes = b"ok", status: int = 200) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def read_body(receive: Receive) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return body
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            return body
+
+
+async def well_behaved(scope: Scope, receive: Receive, send: Send) -> None:
+    """Reads the body, then races the work against receive(); stops when the client leaves."""
+    await read_body(receive)
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            group.cancel_scope.cancel()
+
+        group.start_soon(watch)
+        await anyio.sleep(WORK)
+        group.cancel_scope.cancel()
+    await respond(send)
+
+
+async def ignores_disconnect(scope: Scope, receive: Receive, send: Send) -> None:
+    """Does all its work whatever happens, then answers to nobody (B1)."""
+    await anyio.sleep(WORK)
+    await respond(send)
+
+
+async def instant(scope: Scope, receive: Receive, send: Send) -> None:
+    await respond(send, b"hello")
+
+
+async def echo(scope: Scope, receive: Receive, send: Send) -> None:
+    await respond(send, await read_body(receive))
+
+
+async def never_ends(scope: Scope, receive: Receive, send: Send) -> None:
+    """Works forever and never looks at receive(); only cancellation ends it."""
+    await anyio.sleep_forever()
+
+
+async def leaks_a_task(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answers at once but leaves a task behind that works on."""
+    import asyncio
+
+    async def background_work() -> None:
+        await asyncio.sleep(WORK)
+
+    leak = asyncio.get_running_loop().create_task(background_work())
+    leaks_a_task.tasks.add(leak)  # type: ignore[attr-defined]
+    await respond(send)
+
+
+leaks_a_task.tasks = set()  # type: ignore[attr-defined]
+
+
+async def spawns_children(scope: Scope, receive: Receive, send: Send) -> None:
+    """A task group whose child ignores the disconnect while the parent waits."""
+
+    async def child_work() -> None:
+        await anyio.sleep(WORK)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(child_work)
+    await respond(send)
+
+
+async def raises_at_once(scope: Scope, receive: Receive, send: Send) -> None:
+    raise ValueError("bad handler")
+
+
+async def body_before_start(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.body", "body": b"x"})
+
+
+async def start_twice(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+
+
+async def swallows_oserror_stream(scope: Scope, receive: Receive, send: Send) -> None:
+    """Streams 20 chunks, ignoring send() errors: never notices the client left."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    for _ in range(20):
+        try:
+            await send({"type": "http.response.body", "body": b"x" * 8, "more_body": True})
+        except OSError:
+            pass
+        await anyio.sleep(WORK / 10)
+    try:
+        await send({"type": "http.response.body", "body": b""})
+    except OSError:
+        pass
+
+
+async def stops_on_oserror_stream(scope: Scope, receive: Receive, send: Send) -> None:
+    """Streams until send() raises: stops under asgi-2.4, runs on under uvicorn (B4)."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    for _ in range(20):
+        await send({"type": "http.response.body", "body": b"x" * 8, "more_body": True})
+        await anyio.sleep(WORK / 10)
+    await send({"type": "http.response.body", "body": b""})
+
+
+class Resister:
+    """An app whose work catches cancellation and carries on until released.
+
+    Released by the test after the verdict, so the suite's event loops can shut down.
+    """
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        while not self.released.is_set():
+            try:
+                await anyio.sleep(0.05)
+            except BaseException:  # swallowing cancellation, the bug under test
+                await anyio.lowlevel.cancel_shielded_checkpoint()
+                if self.released.is_set():
+                    return
+                time.sleep(0.001)  # keep a cancellation-swallowing spin from burning the core
+
+
+# --- Starlette apps: the patterns FACTS.md measured -------------------------------
+
+
+async def _poll_until_disconnected(request: Request) -> Response:
+    for _ in range(int(WORK / 0.01)):
+        if await request.is_disconnected():
+            return PlainTextResponse("client left")
+        await anyio.sleep(0.01)
+    return PlainTextResponse("done")
+
+
+async def _stream(request: Request) -> Response:
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(20):
+            yield b"x" * 8
+            await anyio.sleep(WORK / 10)
+
+    return StreamingResponse(chunks())
+
+
+class _PassThrough(BaseHTTPMiddleware):
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        return await call_next(request)
+
+
+starlette_app = Starlette(routes=[Route("/poll", _poll_until_disconnected), Route("/stream", _stream)])
+starlette_behind_middleware = Starlette(
+    routes=[Route("/poll", _poll_until_disconnected)], middleware=[Middleware(_PassThrough)]
+)
+
+
+def received(messages: list[Message]) -> list[str]:
+    return [message["type"] for message in messages]

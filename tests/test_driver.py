@@ -1,0 +1,241 @@
+"""run()/arun() against tiny apps, on asyncio (real clock) and trio (MockClock)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_disconnect import (
+    Disconnect,
+    HandlerKeptRunning,
+    NotAnASGIApp,
+    Settings,
+    Trigger,
+)
+from tests import apps
+
+pytestmark = pytest.mark.anyio
+
+# Generous bounds: a stopping handler stops in milliseconds, an ignoring one runs
+# apps.WORK (1 s) more; the tolerance sits far from both.
+TOLERANCE = 0.3
+
+
+def disconnect(**settings: object) -> Disconnect:
+    values: dict[str, object] = {"tolerance": TOLERANCE, "patience": 3.0, **settings}
+    return Disconnect(Settings(**values))  # type: ignore[arg-type]
+
+
+async def test_a_handler_that_stops_passes() -> None:
+    result = await disconnect().arun(apps.well_behaved, "GET", "/", after=0.1)
+    assert result.verdict == "stopped"
+    assert result.disconnected_at == pytest.approx(0.1)
+    assert result.latency is not None and 0 <= result.latency < TOLERANCE
+    assert result.status == 200  # answered to nobody, after the disconnect
+
+
+async def test_a_handler_that_ignores_the_disconnect_fails_with_its_overrun() -> None:
+    with pytest.raises(HandlerKeptRunning) as caught:
+        await disconnect().arun(apps.ignores_disconnect, "GET", "/report", after=0.1)
+    result = caught.value.result
+    assert result.verdict == "kept-running"
+    assert result.latency == pytest.approx(apps.WORK - 0.1, abs=0.2)
+    assert str(caught.value).startswith("GET /report kept running 0.")
+    assert "The app never called receive() after the client left" in str(caught.value)
+
+
+async def test_check_false_returns_the_failing_result() -> None:
+    result = await disconnect().arun(apps.ignores_disconnect, "GET", "/", after=0.1, check=False)
+    assert not result.passed
+    assert result.still_running[0].kind == "app"
+    assert "in ignores_disconnect -> await anyio.sleep(WORK)" in (result.still_running[0].where or "")
+
+
+async def test_default_after_is_right_after_the_request() -> None:
+    result = await disconnect().arun(apps.echo, "POST", "/", body=b"hello", check=False)
+    assert result.disconnected_at == 0.0
+    assert result.body == b"hello"  # the body the client sent before leaving still arrives
+    assert result.settings.source("after") == "default"
+
+
+async def test_the_app_finishing_first_passes_with_no_disconnect() -> None:
+    result = await disconnect().arun(apps.instant, "GET", "/", after=0.5)
+    assert result.verdict == "finished"
+    assert result.disconnected_at is None and result.latency is None
+    assert (result.status, result.body) == (200, b"hello")
+
+
+async def test_work_that_never_ends_is_cancelled_at_the_watch_limit_and_fails() -> None:
+    with pytest.raises(HandlerKeptRunning) as caught:
+        await disconnect(patience=0.5).arun(apps.never_ends, "GET", "/", after=0.0)
+    result = caught.value.result
+    assert result.verdict == "cancelled"
+    assert result.latency is None and result.stopped_at is None
+    assert result.cancelled_at == pytest.approx(0.5, abs=0.2)
+    assert result.work[0].outcome == "cancelled by the harness"
+    assert "until the harness cancelled it" in str(caught.value)
+
+
+async def test_the_harness_never_cancels_before_the_tolerance() -> None:
+    result = await disconnect(tolerance=0.8, patience=0.1).arun(
+        apps.never_ends, "GET", "/", after=0.0, check=False)
+    # patience shorter than tolerance is raised to it: no cancellation inside the tolerance
+    assert result.cancelled_at is not None and result.cancelled_at >= 0.8
+
+
+async def test_tasks_the_app_spawned_are_watched() -> None:
+    result = await disconnect().arun(apps.spawns_children, "GET", "/", check=False)
+    assert result.verdict == "kept-running"
+    names = [record.name for record in result.work]
+    assert any("child_work" in name for name in names), names
+
+
+async def test_a_task_leaked_past_the_response_is_named(anyio_backend: object) -> None:
+    if anyio_backend[0] != "asyncio":  # type: ignore[index]
+        pytest.skip("plain asyncio task")
+    result = await disconnect().arun(apps.leaks_a_task, "GET", "/", after=0.05, check=False)
+    assert result.verdict == "kept-running"
+    leaked = [record for record in result.still_running if record.kind == "task"]
+    assert leaked and "background_work" in leaked[0].name
+    assert result.work[0].outcome == "returned"
+
+
+# Real clocks: work that swallows cancellation never blocks, so a MockClock would never advance.
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_the_harness_names_work_that_resists_cancellation() -> None:
+    app = apps.Resister()
+    try:
+        result = await disconnect(patience=0.3).arun(app, "GET", "/", check=False)
+    finally:
+        app.released.set()
+    assert result.verdict == "resisted"
+    assert [record.kind for record in result.resisted] == ["app"]
+
+
+async def test_an_error_before_the_disconnect_is_raised_as_is() -> None:
+    with pytest.raises(ValueError, match="bad handler") as caught:
+        await disconnect().arun(apps.raises_at_once, "GET", "/", after=0.5)
+    assert any("never tested" in note for note in caught.value.__notes__)
+
+
+@pytest.mark.parametrize(
+    ("app", "message"),
+    [
+        (apps.body_before_start, "send() got 'http.response.body' before 'http.response.start'"),
+        (apps.start_twice, "send() got 'http.response.start' twice"),
+    ],
+)
+async def test_protocol_violations_are_assertion_errors(app: object, message: str) -> None:
+    result = await disconnect().arun(app, "GET", "/", after=0.5, check=False)  # type: ignore[arg-type]
+    assert isinstance(result.app_error, AssertionError)
+    assert str(result.app_error).startswith(message)
+
+
+class TestTriggers:
+    async def test_after_body_read(self) -> None:
+        result = await disconnect().arun(apps.well_behaved, "POST", "/", body=[b"a", b"b"],
+                                         after=Trigger.after_body_read())
+        assert result.timeline.texts()[:3] == [
+            "receive() -> http.request (1 B, more_body=True)",
+            "receive() -> http.request (1 B, more_body=False)",
+            "left (after=body-read)",
+        ]
+
+    async def test_mid_upload_the_rest_of_the_body_never_arrives(self) -> None:
+        result = await disconnect().arun(apps.echo, "POST", "/", body=[b"a", b"b", b"c"],
+                                         after=Trigger.after_request_chunks(1), check=False)
+        assert result.body == b"a"
+        assert result.timeline.texts()[:3] == [
+            "receive() -> http.request (1 B, more_body=True)",
+            "left (after=request-chunks:1)",
+            "receive() -> http.disconnect",
+        ]
+
+    async def test_after_response_chunks(self) -> None:
+        result = await disconnect().arun(apps.swallows_oserror_stream, "GET", "/",
+                                         after=Trigger.after_response_chunks(2), check=False)
+        assert result.disconnected_at is not None
+        assert result.verdict == "kept-running"
+        assert result.sends_after_disconnect == 19
+
+    async def test_after_response_start(self) -> None:
+        result = await disconnect(server="asgi-2.4").arun(
+            apps.stops_on_oserror_stream, "GET", "/", after=Trigger.after_response_start())
+        assert result.verdict == "stopped"
+        assert isinstance(result.app_error, OSError)
+
+    async def test_an_event_that_never_comes_fails_in_bounded_time(self) -> None:
+        result = await disconnect(patience=0.5).arun(
+            apps.never_ends, "GET", "/", after=Trigger.after_response_start(), check=False)
+        assert result.verdict == "not-disconnected"
+        assert result.disconnected_at is None
+
+    async def test_never(self) -> None:
+        result = await disconnect().arun(apps.instant, "GET", "/", after="never")
+        assert result.verdict == "finished"
+
+
+class TestServerProfiles:
+    async def test_uvicorn_drops_late_sends_silently(self) -> None:
+        result = await disconnect().arun(apps.stops_on_oserror_stream, "GET", "/",
+                                         after=Trigger.after_response_chunks(1), check=False)
+        assert result.verdict == "kept-running"
+        assert result.app_error is None
+
+    async def test_asgi_2_4_raises_client_disconnected(self) -> None:
+        result = await disconnect(server="asgi-2.4").arun(
+            apps.stops_on_oserror_stream, "GET", "/", after=Trigger.after_response_chunks(1))
+        assert result.verdict == "stopped"
+        assert type(result.app_error).__name__ == "ClientDisconnected"
+
+    async def test_the_scope_advertises_the_profiles_spec_version(self) -> None:
+        seen = {}
+
+        async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+            seen.update(scope["asgi"])
+            await apps.respond(send)
+
+        await disconnect(server="asgi-2.4").arun(app, "GET", "/")
+        assert seen == {"version": "3.0", "spec_version": "2.4"}
+
+
+class TestStarlette:
+    async def test_is_disconnected_sees_the_disconnect(self) -> None:
+        result = await disconnect().arun(apps.starlette_app, "GET", "/poll", after=0.1)
+        assert result.verdict == "stopped"
+        assert result.body == b"client left"
+
+    async def test_base_http_middleware_hides_the_disconnect(self) -> None:
+        """True of real servers too (FACTS: B2): the poll spins to the end of the work."""
+        result = await disconnect().arun(apps.starlette_behind_middleware, "GET", "/poll",
+                                         after=0.1, check=False)
+        assert result.verdict == "kept-running"
+
+    async def test_streaming_response_stops_under_both_profiles(self) -> None:
+        for server in ("uvicorn", "asgi-2.4"):
+            result = await disconnect(server=server).arun(
+                apps.starlette_app, "GET", "/stream", after=Trigger.after_response_chunks(2))
+            assert result.verdict == "stopped", server
+
+
+class TestBadInput:
+    async def test_not_callable(self) -> None:
+        with pytest.raises(NotAnASGIApp, match="is not an ASGI app: it is not callable"):
+            await disconnect().arun(object(), "GET", "/")  # type: ignore[arg-type]
+
+    async def test_wrong_signature(self) -> None:
+        def wsgi(environ, start_response):  # type: ignore[no-untyped-def]
+            return []
+
+        with pytest.raises(NotAnASGIApp, match=r"cannot be called as app\(scope, receive, send\)"):
+            await disconnect().arun(wsgi, "GET", "/")
+
+    async def test_not_awaitable(self) -> None:
+        def sync_app(scope, receive, send):  # type: ignore[no-untyped-def]
+            return None
+
+        with pytest.raises(NotAnASGIApp, match="returned NoneType, not an awaitable"):
+            await disconnect().arun(sync_app, "GET", "/")
+
+    async def test_bad_path(self) -> None:
+        with pytest.raises(ValueError, match="path must start with '/'"):
+            await disconnect().arun(apps.instant, "GET", "report")
