@@ -36,3 +36,8 @@ class SettingError(DisconnectError, ValueError):
 
 class NotAnASGIApp(DisconnectError, TypeError):
     """The object given as the app cannot be called as an ASGI 3 application."""
+
+
+# Tracebacks name the public module, where users import these from.
+for _error in (DisconnectError, HandlerKeptRunning, ClientDisconnected, SettingError, NotAnASGIApp):
+    _error.__module__ = "pytest_disconnect"

@@ -54,20 +54,35 @@ def failure_message(result: DisconnectResult) -> str:
 
 def section_text(result: DisconnectResult) -> str:
     """The 'disconnect' report section (shown with -rA and in JUnit XML)."""
+    if not result.passed:
+        return failure_message(result)
     return "\n".join([headline(result), "", *timeline_lines(result), "",
                       f"  {result.settings.describe()}"])
 
 
 def timeline_lines(result: DisconnectResult) -> list[str]:
-    lines = ["  t (s)   event"]
-    events = list(result.timeline)
-    rendered: list[str] = []
-    for event in events:
-        rendered += _event_lines(event)
+    """The timeline, repeats folded; a long one keeps its head, its tail and every key event."""
+    rendered: list[tuple[bool, str]] = []
+    seen_disconnect = False
+    for event in result.timeline:
+        key = event.actor in ("client", "app", "harness")
+        if event.text == "receive() -> http.disconnect" and not seen_disconnect:
+            key = seen_disconnect = True
+        rendered += [(key, line) for line in _event_lines(event)]
     if len(rendered) > MAX_TIMELINE_LINES:
-        head, tail = rendered[:25], rendered[-(MAX_TIMELINE_LINES - 26):]
-        rendered = [*head, f"  ...     ({len(rendered) - len(head) - len(tail)} more lines)", *tail]
-    return lines + rendered
+        head, tail = 20, 12
+        kept: list[str] = []
+        skipped = 0
+        for index, (key, line) in enumerate(rendered):
+            if key or index < head or index >= len(rendered) - tail:
+                if skipped:
+                    kept.append(f"  ...     ({skipped} more lines)")
+                    skipped = 0
+                kept.append(line)
+            else:
+                skipped += 1
+        return ["  t (s)   event", *kept]
+    return ["  t (s)   event", *(line for _, line in rendered)]
 
 
 def _event_lines(event: Event) -> list[str]:

@@ -110,6 +110,8 @@ class DisconnectResult:
     verdict: Verdict
     #: The exception the app call raised, if any (after a disconnect that is often how it stops).
     app_error: BaseException | None = None
+    #: How often the app called receive(), in all and after the client left.
+    receive_calls: int = 0
     receives_after_disconnect: int = 0
     sends_after_disconnect: int = 0
 
