@@ -1,9 +1,15 @@
 """pytest-disconnect: check that your ASGI app stops working when the client leaves."""
 
-from ._errors import ClientDisconnected, DisconnectError, HandlerKeptRunning, NotAnASGIApp, SettingError
+from ._errors import (
+    ClientDisconnected,
+    DisconnectError,
+    EventLoopBlocked,
+    HandlerKeptRunning,
+    NotAnASGIApp,
+    SettingError,
+)
 from ._fixture import Disconnect
 from ._result import DisconnectResult, Event, Timeline, WorkRecord
-from ._runner import EventLoopBlocked
 from ._servers import PROFILES, ServerProfile
 from ._settings import Settings
 from ._trigger import Trigger

@@ -38,6 +38,11 @@ class NotAnASGIApp(DisconnectError, TypeError):
     """The object given as the app cannot be called as an ASGI 3 application."""
 
 
+class EventLoopBlocked(DisconnectError, AssertionError):
+    """The app's event loop stopped answering, so no verdict could be reached in time."""
+
+
 # Tracebacks name the public module, where users import these from.
-for _error in (DisconnectError, HandlerKeptRunning, ClientDisconnected, SettingError, NotAnASGIApp):
+for _error in (DisconnectError, HandlerKeptRunning, ClientDisconnected, SettingError, NotAnASGIApp,
+               EventLoopBlocked):
     _error.__module__ = "pytest_disconnect"

@@ -118,6 +118,6 @@ def _is_usage_error(error: BaseException) -> bool:
 def _longest(settings: Settings) -> float:
     """The longest a scenario can take on a responsive loop, in seconds."""
     trigger = settings.after
-    before = trigger.seconds if trigger.kind == "time" and trigger.seconds else settings.watch_limit
+    before = trigger.seconds if trigger.seconds is not None else settings.watch_limit
     return before + settings.watch_limit + CANCEL_GRACE + SHUTDOWN_GRACE
 

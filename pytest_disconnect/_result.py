@@ -66,7 +66,8 @@ class TimelineRecorder:
         events.append(Event(at, actor, text))
 
     def freeze(self) -> Timeline:
-        return Timeline(tuple(self._events))
+        # Stable sort: a disconnect the busy loop delivered late is dated when the client left.
+        return Timeline(tuple(sorted(self._events, key=lambda event: event.at)))
 
 
 @dataclass(frozen=True)

@@ -15,17 +15,13 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Literal, TypeVar
 
-from ._errors import DisconnectError
-from ._watch import describe_frame
+from ._errors import EventLoopBlocked
+from ._watch import describe_frame, innermost_app_frame
 
 T = TypeVar("T")
 Backend = Literal["asyncio", "trio"]
 #: Seconds the loop thread may take to shut down after the verdict before it is left behind.
 SHUTDOWN_GRACE = 1.0
-
-
-class EventLoopBlocked(DisconnectError, AssertionError):
-    """The app's event loop stopped answering: the verdict could not be reached in time."""
 
 
 def run_in_loop_thread(main: Callable[[], Awaitable[T]], *, backend: Backend, bound: float,
@@ -59,7 +55,7 @@ def run_in_loop_thread(main: Callable[[], Awaitable[T]], *, backend: Backend, bo
         ok, value = box.get(timeout=bound)
     except queue.Empty:
         frame = sys._current_frames().get(thread.ident or -1)
-        where = describe_frame(frame) if frame is not None else "(unknown)"
+        where = describe_frame(innermost_app_frame(frame)) if frame is not None else "(unknown)"
         raise EventLoopBlocked(
             f"{target}: the event loop stopped answering for {bound:.2f} s, so no verdict could "
             f"be reached; the app blocks it (time.sleep(), CPU work or blocking I/O in async "

@@ -143,6 +143,22 @@ def where(coro: object) -> str | None:
     return describe_frame(frame)
 
 
+_STDLIB = os.path.dirname(os.__file__) + os.sep
+_SITE = (os.path.join(_STDLIB, "site-packages"), os.path.join(_STDLIB, "dist-packages"))
+
+
+def innermost_app_frame(frame: FrameType) -> FrameType:
+    """From a thread's current frame outwards, the first that is neither stdlib nor plumbing."""
+    current: FrameType | None = frame
+    while current is not None:
+        filename = current.f_code.co_filename
+        stdlib = filename.startswith(_STDLIB) and not filename.startswith(_SITE)
+        if not (stdlib or _is_plumbing(filename)):
+            return current
+        current = current.f_back
+    return frame
+
+
 def describe_frame(frame: FrameType) -> str:
     filename = frame.f_code.co_filename
     line = linecache.getline(filename, frame.f_lineno).strip()

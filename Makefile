@@ -1,0 +1,29 @@
+# Set-up is automatic: every target first makes .venv with the project and its dev tools.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: examples test lint bench clean
+
+examples: $(STAMP)  ## the example suite: the plugin catches a broken handler, passes good ones
+	$(BIN)/python -m pytest examples -rA
+
+test: $(STAMP)  ## the plugin's own tests
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/python -m mypy
+	$(BIN)/python -m ruff check pytest_disconnect tests examples benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_throughput.py
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e . --group dev
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV)

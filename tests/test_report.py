@@ -1,0 +1,146 @@
+"""Report texts, compared whole, from hand-built results."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import pytest_disconnect
+from pytest_disconnect import DisconnectResult, Event, Settings, Timeline, Trigger, WorkRecord
+from pytest_disconnect import _report
+from pytest_disconnect._report import failure_message, headline, section_text, timeline_lines
+
+SETTINGS = Settings(after=Trigger.at(0.1), tolerance=0.5,
+                    sources={"after": "--disconnect-after", "tolerance": "disconnect_tolerance in pyproject.toml"})
+
+KEPT_RUNNING = DisconnectResult(
+    method="GET", path="/events", settings=SETTINGS,
+    disconnected_at=0.1, delivered_at=0.1, first_seen_at=0.101, stopped_at=3.0, cancelled_at=None,
+    status=200, headers=(), body=b"",
+    timeline=Timeline((
+        Event(0.0, "receive", "receive() -> http.request (0 B, more_body=False)"),
+        Event(0.003, "send", "send() <- http.response.start 200"),
+        Event(0.1, "client", "left (after=0.10 s)"),
+        Event(0.101, "send", "send() <- http.response.body 512 B (more_body=True)  raised ClientDisconnected",
+              count=58, last_at=2.95),
+        Event(3.0, "app", "app returned"),
+    )),
+    work=(WorkRecord("_AppRunner.run", "app", 0.0, 3.0, "returned",
+                     "app/events.py:42 in stream -> await sleep(0.05)"),),
+    verdict="kept-running", receive_calls=1, receives_after_disconnect=0, sends_after_disconnect=58,
+)
+
+
+def test_kept_running() -> None:
+    settings = replace(SETTINGS, server="asgi-2.4")
+    assert failure_message(replace(KEPT_RUNNING, settings=settings)) == "\n".join([
+        "GET /events kept running 2.90 s after http.disconnect (tolerance 0.50 s)",
+        "",
+        "  t (s)   event",
+        "  0.000   receive  receive() -> http.request (0 B, more_body=False)",
+        "  0.003   send     send() <- http.response.start 200",
+        "  0.100   client   left (after=0.10 s)",
+        "  0.101   send     send() <- http.response.body 512 B (more_body=True)  raised ClientDisconnected",
+        "  2.950   send     ... 57 more, the same",
+        "  3.000   app      app returned",
+        "",
+        "  The app never called receive() after the client left, so it could not learn of the disconnect.",
+        "  send() raised ClientDisconnected 58 times, and the app carried on.",
+        "  Still running at +0.60 s (the tolerance):",
+        "    app: app/events.py:42 in stream -> await sleep(0.05)  [ended at +3.00 s (returned)]",
+        "",
+        "  after=0.10 s (--disconnect-after), tolerance=0.50 s (disconnect_tolerance in pyproject.toml), "
+        "patience=5.00 s (default), server=asgi-2.4 (default)",
+        "  Intended? Raise the limit: @pytest.mark.disconnect(tolerance=3.7)  (README.md#tolerance)",
+    ])
+
+
+def test_cancelled_resisting_and_late_delivery() -> None:
+    result = replace(
+        KEPT_RUNNING, delivered_at=0.4, first_seen_at=0.45, stopped_at=None, cancelled_at=5.1,
+        verdict="resisted", receives_after_disconnect=3, sends_after_disconnect=0,
+        timeline=Timeline((Event(0.1, "client", "left (after=0.10 s)"),)),
+        work=(WorkRecord("_AppRunner.run", "app", 0.0, None, None, "app.py:3 in spin -> await x()"),
+              WorkRecord("tick", "task", 0.01, 5.2, "cancelled", "app.py:9 in tick -> await y()")),
+    )
+    assert failure_message(result).split("\n")[0] == (
+        "GET /events kept running 5.00 s after http.disconnect (tolerance 0.50 s), "
+        "and went on after the harness cancelled it")
+    assert failure_message(result).split("\n")[5:14] == [
+        "  The event loop was busy, so http.disconnect reached the app 0.30 s late (at +0.40 s): "
+        "something blocks the loop (time.sleep(), CPU work or blocking I/O in async code).",
+        "  receive() returned http.disconnect 3 times (first at +0.450 s), but the work went on: "
+        "whatever saw it did not stop the work.",
+        "  Some work caught the harness's cancellation and carried on; it is left behind, named below.",
+        "  Still running at +0.60 s (the tolerance):",
+        "    app: app.py:3 in spin -> await x()  [left behind, still running]",
+        "    task tick: app.py:9 in tick -> await y()  [ended at +5.20 s (cancelled)]",
+        "",
+        "  after=0.10 s (--disconnect-after), tolerance=0.50 s (disconnect_tolerance in pyproject.toml), "
+        "patience=5.00 s (default), server=uvicorn (default)",
+        "  Intended? Watch longer before the harness cancels: @pytest.mark.disconnect(patience=SECONDS)  "
+        "(README.md#patience)",
+    ]
+    assert headline(replace(result, verdict="cancelled")).endswith("until the harness cancelled it")
+
+
+def test_passing_headlines_and_section() -> None:
+    stopped = replace(KEPT_RUNNING, stopped_at=0.1004, verdict="stopped")
+    assert headline(stopped) == "GET /events stopped 0.00 s after http.disconnect (tolerance 0.50 s)"
+    finished = replace(KEPT_RUNNING, disconnected_at=None, verdict="finished")
+    assert headline(finished) == "GET /events finished before the client left (after=0.10 s)"
+    assert section_text(stopped).split("\n")[-1] == "  " + SETTINGS.describe()
+    assert section_text(KEPT_RUNNING) == failure_message(KEPT_RUNNING)
+
+
+def test_not_disconnected() -> None:
+    settings = replace(SETTINGS, after=Trigger.after_response_start())
+    result = replace(KEPT_RUNNING, settings=settings, disconnected_at=None, delivered_at=None,
+                     stopped_at=None, cancelled_at=5.0, verdict="not-disconnected",
+                     timeline=Timeline(()))
+    lines = failure_message(result).split("\n")
+    assert lines[0] == ("GET /events was still running 5.00 s after the request started, and the client "
+                        "never left (after=response-start did not happen)")
+    assert lines[4] == ("  The disconnect was to happen after http.response.start, and the app never got "
+                        "there. Pick a trigger the app reaches, or a time (after=SECONDS).")
+    assert lines[-1] == ("  Intended? Choose another moment: @pytest.mark.disconnect(after=...)  "
+                         "(README.md#after)")
+
+
+def test_long_timelines_keep_the_key_events() -> None:
+    noise = [Event(0.001 * i, "task", f"task exited: child {i}") for i in range(100)]
+    events = (*noise[:50], Event(0.1, "client", "left (after=0.10 s)"),
+              Event(0.101, "receive", "receive() -> http.disconnect"), *noise[50:])
+    lines = timeline_lines(replace(KEPT_RUNNING, timeline=Timeline(events)))
+    assert "  0.100   client   left (after=0.10 s)" in lines
+    assert "  0.101   receive  receive() -> http.disconnect" in lines
+    assert lines[21] == "  ...     (30 more lines)"
+    assert len(lines) <= 40
+
+
+def test_every_readme_link_in_a_report_has_a_heading() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    anchors = {re.sub(r"[^a-z0-9 -]", "", heading.strip().lower()).replace(" ", "-")
+               for heading in re.findall(r"^#+ (.+)$", readme, flags=re.MULTILINE)}
+    source = Path(_report.__file__).read_text()
+    linked = set(re.findall(r"\{README\}(\w+)", source))
+    assert linked == {"tolerance", "patience", "after"}
+    assert linked <= anchors
+
+
+def test_public_names() -> None:
+    public = {name for name, value in vars(pytest_disconnect).items()
+              if name.isidentifier() and not name.startswith("_") and not isinstance(value, ModuleType)}
+    public.add("__version__")
+    assert sorted(pytest_disconnect.__all__) == sorted(public)
+
+
+@pytest.mark.parametrize("name", pytest_disconnect.__all__)
+def test_public_classes_name_the_public_module(name: str) -> None:
+    value = getattr(pytest_disconnect, name)
+    if isinstance(value, type) and issubclass(value, BaseException):
+        assert value.__module__ == "pytest_disconnect"
