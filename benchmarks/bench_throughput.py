@@ -209,7 +209,7 @@ async def run_async_cases(cases: list[Case], budget: Budget) -> list[tuple[Serie
 
 def run_sync_case(case: Case, backend: str, budget: Budget) -> tuple[Series, Series]:
     app = case.make_app()
-    client = TestClient(app, backend=backend)  # no `with`: a new portal (loop + thread) per request
+    client = TestClient(app, backend=backend)  # type: ignore[arg-type]  # no `with`: a new portal (loop + thread) per request
 
     def plugin(n: int) -> float:
         disconnect = Disconnect()

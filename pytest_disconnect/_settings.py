@@ -23,6 +23,8 @@ T = TypeVar("T")
 MARKER_NAME = "disconnect"
 DEFAULT_TOLERANCE = 1.0
 DEFAULT_PATIENCE = 5.0
+#: The default moment: the client sends its request and leaves at once.
+DEFAULT_AFTER = Trigger.at(0.0)
 
 
 def _parse_seconds(value: object) -> float:
@@ -69,7 +71,7 @@ class OptionSpec(Generic[T]):
 
 OPTIONS: tuple[OptionSpec[object], ...] = (
     OptionSpec("after", f"when the client leaves: {TRIGGER_SYNTAX} (default: 0, right after "
-               "sending the request)", "SECONDS", parse_trigger, Trigger.at(0.0)),
+               "sending the request)", "SECONDS", parse_trigger, DEFAULT_AFTER),
     OptionSpec("tolerance", "seconds the app's work may run on after the disconnect "
                f"(default: {DEFAULT_TOLERANCE:g})", "SECONDS", _parse_seconds, DEFAULT_TOLERANCE),
     OptionSpec("patience", "seconds after the disconnect to keep watching work that overran "
@@ -132,7 +134,7 @@ DEFAULT_SOURCE = Source("default")
 class Settings:
     """The settings in force for one scenario, and where each came from."""
 
-    after: Trigger = Trigger.at(0.0)
+    after: Trigger = DEFAULT_AFTER
     tolerance: float = DEFAULT_TOLERANCE
     patience: float = DEFAULT_PATIENCE
     server: str = DEFAULT_SERVER

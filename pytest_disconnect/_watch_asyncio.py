@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import sys
 import weakref
 from collections.abc import Callable, Coroutine, Generator
 from contextlib import contextmanager
@@ -55,7 +54,8 @@ def watching(loop: asyncio.AbstractEventLoop) -> Generator[bool, None, None]:
     unless someone replaced it meanwhile.
     """
     factory = _factories.get(loop)
-    if factory is None or loop.get_task_factory() is not factory:
+    current: object = loop.get_task_factory()
+    if factory is None or current is not factory:
         previous = loop.get_task_factory()
         if _is_eager(previous):  # pragma: no cover - Python 3.12+ only
             # anyio bypasses eager factories by identity; wrapping one breaks its task groups.
@@ -63,13 +63,14 @@ def watching(loop: asyncio.AbstractEventLoop) -> Generator[bool, None, None]:
             return
         factory = _TrackingFactory(previous)
         _factories[loop] = factory
-        loop.set_task_factory(factory)
+        loop.set_task_factory(factory)  # type: ignore[arg-type]  # typeshed's Protocol is positional-only
     factory.users += 1
     try:
         yield True
     finally:
         factory.users -= 1
-        if factory.users == 0 and loop.get_task_factory() is factory:
+        current = loop.get_task_factory()
+        if factory.users == 0 and current is factory:  # type: ignore[comparison-overlap]
             loop.set_task_factory(factory.previous)
             del _factories[loop]
 
@@ -92,6 +93,3 @@ def cancel_stray_tasks(workset: WorkSet) -> None:
         if work.kind == "task" and isinstance(work.task, asyncio.Task):
             work.task.cancel()
 
-
-if sys.version_info < (3, 11):  # pragma: no cover
-    raise ImportError("pytest-disconnect needs Python 3.11 or newer")

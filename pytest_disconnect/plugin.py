@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ._settings import MARKER_HELP, OPTIONS, Settings, SettingError, marker_layers, resolve, resolve_config
+from ._errors import SettingError
+from ._settings import MARKER_HELP, OPTIONS, Settings, marker_layers, resolve, resolve_config
 
 if TYPE_CHECKING:
     from ._fixture import Disconnect

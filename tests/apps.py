@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import suppress
 
 import anyio
 from starlette.applications import Starlette
@@ -29,7 +31,7 @@ async def read_body(receive: Receive) -> bytes:
         message = await receive()
         if message["type"] == "http.disconnect":
             return body
-        body += message.get("body", b"")
+        body += bytes(message.get("body", b""))
         if not message.get("more_body", False):
             return body
 
@@ -112,15 +114,11 @@ async def swallows_oserror_stream(scope: Scope, receive: Receive, send: Send) ->
     """Streams 20 chunks, ignoring send() errors: never notices the client left."""
     await send({"type": "http.response.start", "status": 200, "headers": []})
     for _ in range(20):
-        try:
+        with suppress(OSError):
             await send({"type": "http.response.body", "body": b"x" * 8, "more_body": True})
-        except OSError:
-            pass
         await anyio.sleep(WORK / 10)
-    try:
+    with suppress(OSError):
         await send({"type": "http.response.body", "body": b""})
-    except OSError:
-        pass
 
 
 async def stops_on_oserror_stream(scope: Scope, receive: Receive, send: Send) -> None:
@@ -164,7 +162,7 @@ async def _poll_until_disconnected(request: Request) -> Response:
 
 
 async def _stream(request: Request) -> Response:
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(20):
             yield b"x" * 8
             await anyio.sleep(WORK / 10)

@@ -227,7 +227,7 @@ class TestBadInput:
             return []
 
         with pytest.raises(NotAnASGIApp, match=r"cannot be called as app\(scope, receive, send\)"):
-            await disconnect().arun(wsgi, "GET", "/")
+            await disconnect().arun(wsgi, "GET", "/")  # type: ignore[arg-type]
 
     async def test_not_awaitable(self) -> None:
         def sync_app(scope, receive, send):  # type: ignore[no-untyped-def]

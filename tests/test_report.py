@@ -10,8 +10,7 @@ from types import ModuleType
 import pytest
 
 import pytest_disconnect
-from pytest_disconnect import DisconnectResult, Event, Settings, Timeline, Trigger, WorkRecord
-from pytest_disconnect import _report
+from pytest_disconnect import DisconnectResult, Event, Settings, Timeline, Trigger, WorkRecord, _report
 from pytest_disconnect._report import failure_message, headline, section_text, timeline_lines
 
 SETTINGS = Settings(after=Trigger.at(0.1), tolerance=0.5,

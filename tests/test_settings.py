@@ -35,7 +35,7 @@ class TestTriggers:
 
     @pytest.mark.parametrize("raw", ["abc", "-1", "nan", "inf", True, None, "response-chunks:x", [1]])
     def test_rejected_forms_say_what_is_accepted(self, raw: object) -> None:
-        with pytest.raises(ValueError, match="^seconds >= 0, or one of"):
+        with pytest.raises(ValueError, match=r"^seconds >= 0, or one of"):
             parse_trigger(raw)
 
     @pytest.mark.parametrize(
@@ -55,9 +55,9 @@ class TestTriggers:
         ("build", "message"),
         [
             (lambda: Trigger.at(-1), "takes seconds >= 0"),
-            (lambda: Trigger.at("1"), "takes seconds as a number"),
+            (lambda: Trigger.at("1"), "takes seconds as a number"),  # type: ignore[arg-type]
             (lambda: Trigger.after_response_chunks(-1), "takes a whole number >= 0"),
-            (lambda: Trigger.after_request_chunks(1.5), "takes a whole number >= 0"),
+            (lambda: Trigger.after_request_chunks(1.5), "takes a whole number >= 0"),  # type: ignore[arg-type]
         ],
     )
     def test_constructors_check_their_arguments(self, build: object, message: str) -> None:
