@@ -11,14 +11,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 
-import anyio
-
 from ._errors import ClientDisconnected
 from ._request import Request
 from ._result import TimelineRecorder
 from ._servers import ServerProfile
 from ._trigger import Trigger
-from ._types import Message
+from ._types import Message, WaitableEvent
 
 _DISCONNECT = "http.disconnect"
 #: Delivery later than this is put on the timeline (scheduling jitter is ~0.2 ms).
@@ -31,6 +29,7 @@ class Channel:
     def __init__(
         self, request: Request, *, profile: ServerProfile, trigger: Trigger,
         now: Callable[[], float], timeline: TimelineRecorder, on_leave: Callable[[], None],
+        new_event: Callable[[], WaitableEvent],
     ) -> None:
         self._pending = deque(request.chunks)
         self._profile = profile
@@ -38,7 +37,9 @@ class Channel:
         self._now = now
         self._timeline = timeline
         self._on_leave = on_leave
-        self._gone = anyio.Event()  # set when receive() must return http.disconnect
+        self._new_event = new_event
+        # Set when receive() must return http.disconnect; made on first wait (most apps never wait).
+        self._gone: WaitableEvent | None = None
         self.chunks_read = 0
         self.disconnected_at: float | None = None
         self.delivered_at: float | None = None
@@ -80,7 +81,8 @@ class Channel:
         if late >= LATE_NOTICE:
             self._timeline.add(now, "client", f"http.disconnect delivered {late:.3f} s late: "
                                               "the event loop was busy")
-        self._gone.set()
+        if self._gone is not None:
+            self._gone.set()
         self._on_leave()
 
     def missed(self, planned: float) -> None:
@@ -94,6 +96,8 @@ class Channel:
         if self._pending:  # body the client sent before leaving is still delivered
             return self._next_chunk()
         if not self.left and not self.response_complete:
+            if self._gone is None:
+                self._gone = self._new_event()
             await self._gone.wait()
         # No checkpoint from here on: is_disconnected() must see this message.
         now = self._now()
@@ -170,7 +174,8 @@ class Channel:
         self.body_chunks_sent += 1
         if not more:
             self.response_complete = True
-            self._gone.set()  # uvicorn: receive() returns http.disconnect once the response is complete
+            if self._gone is not None:
+                self._gone.set()  # uvicorn: receive() returns http.disconnect once the response is complete
         return f"http.response.body {len(body)} B" + (" (more_body=True)" if more else "")
 
     def _describe_trigger(self) -> str:

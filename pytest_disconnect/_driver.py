@@ -155,12 +155,12 @@ async def drive(app: ASGIApp, request: Request, settings: Settings) -> Disconnec
         return clock() - start
 
     timeline = TimelineRecorder()
-    wake = anyio.Event()
-    workset = WorkSet(now, timeline)
+    wake = hooks.new_event()
+    workset = WorkSet(now, timeline, hooks.new_event)
     workset.on_all_done = wake.set
     trigger = settings.after
     channel = Channel(request, profile=PROFILES[settings.server], trigger=trigger, now=now,
-                      timeline=timeline, on_leave=wake.set)
+                      timeline=timeline, on_leave=wake.set, new_event=hooks.new_event)
     runner = _AppRunner(app, request, settings, channel, timeline, workset)
     limit = settings.watch_limit
     cancelled_at: float | None = None
@@ -187,11 +187,11 @@ async def drive(app: ASGIApp, request: Request, settings: Settings) -> Disconnec
             if channel.left and not workset.done:
                 gone = start + (channel.disconnected_at or 0.0)
                 with anyio.move_on_at(gone + settings.tolerance):
-                    await workset.all_done.wait()
+                    await workset.wait_done()
                 if not workset.done:
                     workset.locate_running()
                     with anyio.move_on_at(gone + limit):
-                        await workset.all_done.wait()
+                        await workset.wait_done()
             # Phase 3: still running at the limit: cancel, and name what resists.
             if not workset.done:
                 cancelled_at = now()
@@ -201,7 +201,7 @@ async def drive(app: ASGIApp, request: Request, settings: Settings) -> Disconnec
                 runner.cancel_scope.cancel()
                 hooks.cancel_stray_tasks(workset)
                 with anyio.move_on_after(CANCEL_GRACE):
-                    await workset.all_done.wait()
+                    await workset.wait_done()
         finally:
             if not workset.done:  # cancelled from outside, or resisting: do not leave it running
                 runner.cancel_scope.cancel()

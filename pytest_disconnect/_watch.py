@@ -19,6 +19,7 @@ from typing import Literal
 import anyio
 
 from ._result import TimelineRecorder, WorkRecord
+from ._types import WaitableEvent
 
 current_workset: ContextVar[WorkSet | None] = ContextVar("pytest_disconnect_workset", default=None)
 
@@ -54,12 +55,14 @@ class Work:
 class WorkSet:
     """The scenario's live and finished work, with an event for 'all of it ended'."""
 
-    def __init__(self, now: Callable[[], float], timeline: TimelineRecorder) -> None:
+    def __init__(self, now: Callable[[], float], timeline: TimelineRecorder,
+                 new_event: Callable[[], WaitableEvent]) -> None:
         self.now = now
         self._timeline = timeline
+        self._new_event = new_event
         self.works: list[Work] = []
         self.live = 0
-        self.all_done = anyio.Event()
+        self._all_done: WaitableEvent | None = None  # made on first wait
         self.on_all_done: Callable[[], None] = lambda: None
 
     @property
@@ -69,8 +72,8 @@ class WorkSet:
     def started(self, task: object, coro: object, name: str | None = None) -> Work:
         kind: Literal["app", "task"] = "app" if not self.works else "task"
         work = Work(task, coro, name or _name(coro), kind, self.now())
-        if self.live == 0 and self.all_done.is_set():
-            self.all_done = anyio.Event()  # a late spawn revives the scenario
+        if self.live == 0 and self._all_done is not None and self._all_done.is_set():
+            self._all_done = None  # a late spawn revives the scenario
         self.works.append(work)
         self.live += 1
         return work
@@ -85,8 +88,16 @@ class WorkSet:
             self._timeline.add(work.ended_at, "task", f"task {work.outcome}: {work.label()}")
         self.live -= 1
         if self.live == 0:
-            self.all_done.set()
+            if self._all_done is not None:
+                self._all_done.set()
             self.on_all_done()
+
+    async def wait_done(self) -> None:
+        if self.done:
+            return
+        if self._all_done is None:
+            self._all_done = self._new_event()
+        await self._all_done.wait()
 
     @property
     def stopped_at(self) -> float | None:

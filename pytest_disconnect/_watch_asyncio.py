@@ -11,6 +11,7 @@ from typing import Any
 
 from ._watch import WorkSet, current_workset, task_name
 
+new_event = asyncio.Event
 _TaskFactory = Callable[..., "asyncio.Future[Any]"]
 
 

@@ -11,6 +11,8 @@ import trio
 
 from ._watch import Work, WorkSet, current_workset, task_name
 
+new_event = trio.Event
+
 
 class _Instrument(trio.abc.Instrument):
     """An instrument that raises is silently disabled by trio, so every hook is guarded."""
