@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
+import pytest
 import sniffio
 
 from ._driver import CANCEL_GRACE, check_app, drive
 from ._errors import HandlerKeptRunning
-from ._report import failure_message
+from ._report import failure_message, section_text
 from ._request import BodyArg, HeadersArg, Request
 from ._result import DisconnectResult
 from ._runner import SHUTDOWN_GRACE, Backend, run_in_loop_thread
@@ -80,6 +82,12 @@ class Disconnect:
         result = await drive(app, request, settings)
         return self._finish(result, check)
 
+    def _bind(self, settings: Settings, on_result: Callable[[DisconnectResult], None] | None) -> None:
+        """Point the plugin's shared object at the next test (called at each test's setup)."""
+        self.settings = settings
+        self.results = []
+        self._on_result = on_result
+
     def _prepare(self, app: ASGIApp, method: str, path: str, where: str, *,
                  body: BodyArg, json: object, headers: HeadersArg,
                  **overrides: object) -> tuple[Settings, Request]:
@@ -107,6 +115,24 @@ class Disconnect:
         if not result.passed:
             raise HandlerKeptRunning(failure_message(result), result)
         return result
+
+
+def reporter(item: pytest.Item) -> Callable[[DisconnectResult], None]:
+    """Attach each result to the test's report as a 'disconnect' section (shown by -rA).
+
+    Inside a Hypothesis test, the examples' results go to Hypothesis instead (notes and
+    statistics), so a hundred passing examples do not flood the report.
+    """
+
+    def report(result: DisconnectResult) -> None:
+        if "hypothesis" in sys.modules:
+            from .strategies import _record_example
+
+            if _record_example(result):
+                return
+        item.add_report_section("call", "disconnect", section_text(result))
+
+    return report
 
 
 def _is_usage_error(error: BaseException) -> bool:

@@ -64,6 +64,19 @@ class Trigger:
         """Never leave: the app must finish on its own."""
         return cls("never")
 
+    def __repr__(self) -> str:
+        """The constructor call, so Hypothesis's falsifying examples can be pasted into @example()."""
+        if self.kind == "time":
+            return f"Trigger.at({self.seconds!r})"
+        if self.kind == "request-chunks":
+            return ("Trigger.after_body_read()" if self.count is None
+                    else f"Trigger.after_request_chunks({self.count})")
+        if self.kind == "response-start":
+            return "Trigger.after_response_start()"
+        if self.kind == "response-chunks":
+            return f"Trigger.after_response_chunks({self.count})"
+        return "Trigger.never()"
+
     def __str__(self) -> str:
         """The string form that ``--disconnect-after`` and the ini file accept."""
         if self.kind == "time":

@@ -11,9 +11,10 @@ from ._settings import MARKER_HELP, OPTIONS, Settings, marker_layers, resolve, r
 
 if TYPE_CHECKING:
     from ._fixture import Disconnect
-    from ._result import DisconnectResult
 
+FIXTURE_NAME = "disconnect"
 SETTINGS_KEY = pytest.StashKey[Settings]()
+SHARED_KEY = pytest.StashKey["Disconnect"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -37,8 +38,32 @@ def pytest_report_header(config: pytest.Config) -> str:
     return header_line(config.stash[SETTINGS_KEY])
 
 
-@pytest.fixture
-def disconnect(request: pytest.FixtureRequest) -> Disconnect:
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Resolve each test's settings (markers included) before its fixtures: bad markers error here."""
+    if FIXTURE_NAME not in getattr(item, "fixturenames", ()):
+        return
+    from ._fixture import Disconnect, reporter
+
+    try:
+        settings = resolve(item.config.stash[SETTINGS_KEY], marker_layers(item))
+    except SettingError as exc:
+        pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
+    shared = item.config.stash.setdefault(SHARED_KEY, Disconnect())
+    shared._bind(settings, reporter(item))
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    shared = item.config.stash.get(SHARED_KEY, None)
+    if shared is not None:
+        shared._bind(item.config.stash[SETTINGS_KEY], None)
+
+
+# Session-scoped so that Hypothesis's @given accepts it (its health check flags
+# function-scoped fixtures); pytest_runtest_setup rebinds it to each test, and
+# every run() is a fresh scenario, so nothing leaks between tests or examples.
+@pytest.fixture(scope="session")
+def disconnect(pytestconfig: pytest.Config) -> Disconnect:
     """Drive an ASGI app through a client disconnect and check that its work stopped.
 
     ``disconnect.run(app, "GET", "/path", after=0.5)`` in sync tests,
@@ -46,15 +71,5 @@ def disconnect(request: pytest.FixtureRequest) -> Disconnect:
     then ``@pytest.mark.disconnect``, ``--disconnect-*`` options and ``disconnect_*`` ini values.
     """
     from ._fixture import Disconnect
-    from ._report import section_text
 
-    node = request.node
-    try:
-        settings = resolve(request.config.stash[SETTINGS_KEY], marker_layers(node))
-    except SettingError as exc:
-        pytest.fail(f"{node.nodeid}: {exc}", pytrace=False)
-
-    def report(result: DisconnectResult) -> None:
-        node.add_report_section("call", "disconnect", section_text(result))
-
-    return Disconnect(settings, on_result=report)
+    return pytestconfig.stash.setdefault(SHARED_KEY, Disconnect(pytestconfig.stash[SETTINGS_KEY]))
