@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 TriggerKind = Literal["time", "request-chunks", "response-start", "response-chunks", "never"]
 
@@ -76,6 +76,10 @@ class Trigger:
         if self.kind == "response-chunks":
             return f"Trigger.after_response_chunks({self.count})"
         return "Trigger.never()"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Hypothesis (and IPython) print dataclasses field by field unless told otherwise."""
+        printer.text(repr(self))
 
     def __str__(self) -> str:
         """The string form that ``--disconnect-after`` and the ini file accept."""

@@ -43,7 +43,7 @@ def moments(
     min_value: float = 0.0,
     max_value: float = 1.0,
     resolution: float = 0.01,
-    max_chunks: int = 4,
+    max_chunks: int = 3,
     events: bool = True,
     times: bool = True,
 ) -> st.SearchStrategy[Trigger]:
@@ -66,17 +66,19 @@ def moments(
         raise InvalidArgument("events=False and times=False leave no moments to draw")
     choices: list[st.SearchStrategy[Trigger]] = []
     if events:
-        choices += [
-            st.integers(0, max_chunks).map(Trigger.after_request_chunks),
-            st.just(Trigger.after_body_read()),
-            st.just(Trigger.after_response_start()),
-            st.integers(1, max_chunks).map(Trigger.after_response_chunks),
-        ]
+        # One flat list, so each event is as likely as any other (a narrow window such as
+        # 'after exactly 2 request chunks' is found quickly) and shrinking goes to the earliest.
+        choices.append(st.sampled_from([
+            *(Trigger.after_request_chunks(count) for count in range(max_chunks + 1)),
+            Trigger.after_body_read(),
+            Trigger.after_response_start(),
+            *(Trigger.after_response_chunks(count) for count in range(1, max_chunks + 1)),
+        ]))
     if times:
         steps = math.floor((max_value - min_value) / resolution + 1e-9)
         choices.append(st.integers(0, steps).map(
             lambda step: Trigger.at(round(min_value + step * resolution, 9))))
-    return st.one_of(choices)
+    return st.one_of(*choices)
 
 
 def bodies(

@@ -331,3 +331,51 @@ def test_it(disconnect, n):
 ''')
         result = project.runpytest_subprocess("-n", "2", "--disconnect-tolerance=0.7")
         result.assert_outcomes(passed=4)
+
+
+class TestHypothesis:
+    def test_given_tests_use_the_fixture_without_health_check_errors(self, project: pytest.Pytester) -> None:
+        project.makepyfile('''
+import pytest
+from hypothesis import given, settings
+from pytest_disconnect import strategies as ds
+from app import good
+
+@settings(max_examples=15, deadline=None)
+@given(moment=ds.moments(events=False, max_value=0.01), body=ds.bodies())
+def test_sync(disconnect, moment, body):
+    disconnect.run(good, "POST", "/", after=moment, body=body)
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request):
+    return request.param
+
+@pytest.mark.anyio
+@settings(max_examples=15, deadline=None)
+@given(moment=ds.moments(events=False, max_value=0.01))
+async def test_async(disconnect, moment):
+    await disconnect.arun(good, "GET", "/", after=moment)
+''')
+        result = project.runpytest_subprocess("-p", "no:asyncio", "-rA")  # Hypothesis does not reload in-process
+        result.assert_outcomes(passed=3)
+        assert "Captured disconnect call" not in result.stdout.str()  # no section per example
+
+    def test_a_failing_example_names_the_moment_and_carries_the_report(self, project: pytest.Pytester) -> None:
+        project.makepyfile('''
+from hypothesis import given, settings
+from pytest_disconnect import Trigger, strategies as ds
+from app import sleepy
+
+@settings(max_examples=5, deadline=None, database=None)
+@given(moment=ds.moments(events=False, max_value=0.05))
+def test_sleepy(disconnect, moment):
+    disconnect.run(sleepy, "GET", "/", after=moment, tolerance=0.1)
+''')
+        result = project.runpytest_subprocess()
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines([
+            "E *HandlerKeptRunning: GET / kept running 0.6? s after http.disconnect (tolerance 0.10 s)",
+            "E *Failing test case: test_sleepy(",
+            "E *moment=Trigger.at(0.0),*",
+            "E *disconnect: after=Trigger.at(0.0): GET / kept running 0.6? s after http.disconnect*",
+        ])
