@@ -9,7 +9,8 @@ from ._errors import (
     SettingError,
 )
 from ._fixture import Disconnect
-from ._result import DisconnectResult, Event, Timeline, WorkRecord
+from ._heavy import heartbeat, heavy
+from ._result import Block, DisconnectResult, Event, Timeline, WorkRecord
 from ._servers import PROFILES, ServerProfile
 from ._settings import Settings
 from ._trigger import Trigger
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PROFILES",
+    "Block",
     "ClientDisconnected",
     "Disconnect",
     "DisconnectError",
@@ -33,4 +35,6 @@ __all__ = [
     "Trigger",
     "WorkRecord",
     "__version__",
+    "heartbeat",
+    "heavy",
 ]

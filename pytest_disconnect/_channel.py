@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from typing import NoReturn
 
 from ._errors import ClientDisconnected
 from ._request import Request
@@ -53,24 +54,38 @@ class Channel:
         self.receives_after_disconnect = 0
         self.sends_after_disconnect = 0
         self.receive_calls = 0
-        if trigger.kind == "time" and trigger.seconds == 0:
-            self.leave(planned=0.0)  # the default: the client sends its request and leaves at once
-        if trigger.kind == "request-chunks" and trigger.count is not None:
-            # Leaving after more chunks than there are means leaving after the whole body.
-            self._leave_after_chunks = min(trigger.count, len(self._pending))
+        self.response_complete_at: float | None = None
+        #: The first protocol violation the app made, raised into it and reported to the test.
+        self.protocol_error: AssertionError | None = None
+        if trigger.kind == "request-chunks":
+            body_empty = request.chunks == (b"",)
+            # Leaving after more chunks than there are means leaving after the whole body; an
+            # empty body (a GET) is 'read' before the app starts, whether it calls receive() or not.
+            whole = 0 if body_empty else len(self._pending)
+            self._leave_after_chunks = whole if trigger.count is None else min(trigger.count, whole)
             if self._leave_after_chunks == 0:
-                self.leave()
+                self.leave(planned=0.0)
         else:
-            self._leave_after_chunks = len(self._pending) if trigger.kind == "request-chunks" else -1
+            self._leave_after_chunks = -1
+            if trigger.kind == "time" and trigger.seconds == 0:
+                self.leave(planned=0.0)
 
     @property
     def left(self) -> bool:
         return self.disconnected_at is not None
 
-    def leave(self, *, planned: float | None = None) -> None:
-        """The client goes away now (or, when the loop delivers this late, at ``planned``)."""
-        if self.left:
-            return
+    def answered_by(self, moment: float) -> bool:
+        """Whether the whole response had been sent by ``moment``."""
+        return self.response_complete_at is not None and self.response_complete_at <= moment
+
+    def leave(self, *, planned: float | None = None) -> bool:
+        """The client goes away now (or, when the loop delivers this late, at ``planned``).
+
+        A no-op once the response is complete: uvicorn does not report a disconnect
+        then, so the app cannot see one. Returns whether the client left.
+        """
+        if self.left or self.response_complete:
+            return self.left
         now = self._now()
         self.disconnected_at = now if planned is None else min(planned, now)
         self.delivered_at = now
@@ -84,6 +99,7 @@ class Channel:
         if self._gone is not None:
             self._gone.set()
         self._on_leave()
+        return True
 
     def missed(self, planned: float) -> None:
         """The client left at ``planned`` but the app finished before the loop could tell it."""
@@ -93,7 +109,9 @@ class Channel:
 
     async def receive(self) -> Message:
         self.receive_calls += 1
-        if self._pending:  # body the client sent before leaving is still delivered
+        # As uvicorn: once the client left (or the response is complete), body still in the
+        # buffer is dropped and every receive() says http.disconnect.
+        if self._pending and not self.left and not self.response_complete:
             return self._next_chunk()
         if not self.left and not self.response_complete:
             if self._gone is None:
@@ -127,10 +145,8 @@ class Channel:
         elif kind == "http.response.body":
             described = self._body(message)
         else:
-            raise AssertionError(
-                f"send() got a message of type {kind!r}; an HTTP app sends "
-                "'http.response.start' then 'http.response.body'"
-            )
+            self._violation(f"send() got a message of type {kind!r}; an HTTP app sends "
+                            "'http.response.start' then 'http.response.body'")
         now = self._now()
         if self.left:
             # Recorded all the same: a response sent to nobody is part of the story (B9).
@@ -153,10 +169,10 @@ class Channel:
 
     def _start(self, message: Message) -> str:
         if self.response_started:
-            raise AssertionError("send() got 'http.response.start' twice; the response had already started")
+            self._violation("send() got 'http.response.start' twice; the response had already started")
         status = message.get("status")
         if not isinstance(status, int):
-            raise AssertionError(f"send() got 'http.response.start' with status {status!r}, not an int")
+            self._violation(f"send() got 'http.response.start' with status {status!r}, not an int")
         self.response_started = True
         self.status = status
         self.headers = tuple((bytes(k), bytes(v)) for k, v in message.get("headers", ()))
@@ -164,19 +180,26 @@ class Channel:
 
     def _body(self, message: Message) -> str:
         if not self.response_started:
-            raise AssertionError("send() got 'http.response.body' before 'http.response.start'")
+            self._violation("send() got 'http.response.body' before 'http.response.start'")
         if self.response_complete:
-            raise AssertionError("send() got 'http.response.body' after the response was complete "
-                                 "(an earlier body message had more_body=False)")
+            self._violation("send() got 'http.response.body' after the response was complete "
+                            "(an earlier body message had more_body=False)")
         body = bytes(message.get("body", b""))
         more = bool(message.get("more_body", False))
         self.body_parts.append(body)
         self.body_chunks_sent += 1
         if not more:
             self.response_complete = True
+            self.response_complete_at = self._now()
             if self._gone is not None:
                 self._gone.set()  # uvicorn: receive() returns http.disconnect once the response is complete
         return f"http.response.body {len(body)} B" + (" (more_body=True)" if more else "")
+
+    def _violation(self, message: str) -> NoReturn:
+        error = AssertionError(message)
+        if self.protocol_error is None:
+            self.protocol_error = error
+        raise error
 
     def _describe_trigger(self) -> str:
         trigger = self._trigger

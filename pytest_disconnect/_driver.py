@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import anyio
 import sniffio
 
+from . import _heavy, _processes, _threads
 from ._channel import Channel
 from ._errors import NotAnASGIApp
 from ._request import Request
-from ._result import DisconnectResult, TimelineRecorder, Verdict
+from ._result import Block, DisconnectResult, TimelineRecorder, Verdict
 from ._servers import PROFILES
 from ._settings import Settings
-from ._types import ASGIApp
+from ._types import ASGIApp, WaitableEvent
 from ._watch import WorkSet
+from ._watchdog import WATCHDOG, Watch
 
 #: Seconds the harness waits for cancelled work to end before naming it as left behind.
 CANCEL_GRACE = 1.0
@@ -75,11 +77,36 @@ def _name(app: object) -> str:
     return getattr(app, "__qualname__", None) or type(app).__name__
 
 
+class _Waker:
+    """Wakes the driver when anything changes: the client left, the app returned, work ended."""
+
+    def __init__(self, new_event: Callable[[], WaitableEvent]) -> None:
+        self._new_event = new_event
+        self._event: WaitableEvent | None = None
+        self._pending = False
+
+    def set(self) -> None:
+        self._pending = True
+        if self._event is not None:
+            self._event.set()
+
+    async def wait_until(self, deadline: float) -> bool:
+        """Wait for the next change, until ``deadline``; False if the deadline came first."""
+        if not self._pending:
+            self._event = self._new_event()
+            with anyio.move_on_at(deadline):
+                await self._event.wait()
+        woken, self._pending, self._event = self._pending, False, None
+        return woken
+
+
 class _AppRunner:
     """Runs the app call in its own cancel scope, recording how it ended."""
 
     def __init__(self, app: ASGIApp, request: Request, settings: Settings, channel: Channel,
-                 timeline: TimelineRecorder, workset: WorkSet) -> None:
+                 timeline: TimelineRecorder, workset: WorkSet, on_end: Callable[[], None]) -> None:
+        self.on_end = on_end
+        self.returned_at: float | None = None
         self.app = app
         self.scope = request.scope(PROFILES[settings.server])
         self.channel = channel
@@ -87,66 +114,86 @@ class _AppRunner:
         self.workset = workset
         self.cancel_scope = anyio.CancelScope()
         self.error: BaseException | None = None
-        self.error_before_disconnect = False
+        #: Cancelled by something other than the disconnect or the harness.
+        self.cancelled_from_outside = False
 
     async def run(self) -> None:
-        with self.cancel_scope:
-            try:
-                awaitable = self.app(self.scope, self.channel.receive, self.channel.send)
-                if not inspect.isawaitable(awaitable):
-                    raise NotAnASGIApp(
-                        f"{_name(self.app)} is not an ASGI app: app(scope, receive, send) returned "
-                        f"{type(awaitable).__name__}, not an awaitable. Is it a WSGI app?"
-                    )
-                await awaitable
-            except Exception as exc:  # the app's own exception: recorded, not re-raised here
-                self.error = exc
-                self.error_before_disconnect = not self.channel.left
-                self._ended(f"raised {type(exc).__name__}: {exc}".rstrip(": "))
-                return
-        if self.cancel_scope.cancelled_caught:
-            self._ended("cancelled by the harness")
-        else:
-            self._ended("returned")
+        try:
+            with self.cancel_scope:
+                try:
+                    awaitable = self.app(self.scope, self.channel.receive, self.channel.send)
+                    if not inspect.isawaitable(awaitable):
+                        raise NotAnASGIApp(
+                            f"{_name(self.app)} is not an ASGI app: app(scope, receive, send) returned "
+                            f"{type(awaitable).__name__}, not an awaitable. Is it a WSGI app?"
+                        )
+                    await awaitable
+                except BaseException as exc:
+                    if self.cancel_scope.cancel_called and isinstance(exc, anyio.get_cancelled_exc_class()):
+                        raise  # the harness's own cancellation: the scope absorbs it
+                    self.error = exc  # recorded; KeyboardInterrupt and SystemExit are re-raised later
+                    self._ended(f"raised {type(exc).__name__}: {exc}".rstrip(": "))
+                    return
+        except BaseException:
+            self.cancelled_from_outside = True
+            self._ended("cancelled from outside the channel")
+            raise
+        self._ended("cancelled by the harness" if self.cancel_scope.cancelled_caught else "returned")
 
     def _ended(self, outcome: str) -> None:
         app_work = self.workset.works[0]  # the runner is always the first work registered
-        app_work.outcome = outcome
-        self.timeline.add(self.workset.now(), "app", f"app {outcome}")
+        self.returned_at = self.workset.now()
+        self.timeline.add(self.returned_at, "app", f"app {outcome}")
+        # Ended here, not in the task's done callback a loop iteration later.
+        self.workset.ended(app_work, outcome, at=self.returned_at)
+        self.on_end()
 
 
 @contextmanager
-def _watching(backend: str, workset: WorkSet) -> Iterator[bool]:
-    if backend == "trio":
-        from . import _watch_trio
+def _watching(backend: str, workset: WorkSet, heavy: tuple[str, ...]) -> Iterator[bool]:
+    with ExitStack() as stack:
+        stack.enter_context(_threads.watching_anyio_threads())
+        stack.enter_context(_processes.watching_processes())
+        for target in heavy:
+            stack.enter_context(_heavy.marking(target))
+        if backend == "trio":
+            from . import _watch_trio
 
-        with _watch_trio.watching(workset) as tracked:
-            yield tracked
-    else:
-        import asyncio
+            yield stack.enter_context(_watch_trio.watching(workset))
+        else:
+            import asyncio
 
-        from . import _watch_asyncio
+            from . import _watch_asyncio
 
-        with _watch_asyncio.watching(asyncio.get_running_loop()) as tracked:
-            yield tracked
+            loop = asyncio.get_running_loop()
+            stack.enter_context(_threads.watching_executor(loop))
+            yield stack.enter_context(_watch_asyncio.watching(loop))
 
 
-async def drive(app: ASGIApp, request: Request, settings: Settings) -> DisconnectResult:
+async def drive(app: ASGIApp, request: Request, settings: Settings, *,
+                allow: frozenset[str] = frozenset(), heavy: tuple[str, ...] = ()) -> DisconnectResult:
     """Run one scenario on the current event loop and return what happened."""
     backend = sniffio.current_async_library()
     clock: Callable[[], float]
+    post: Callable[[Callable[[], None]], None]
     if backend == "trio":
         import trio
 
         from . import _watch_trio as hooks
 
         clock = trio.current_time
+        post = trio.lowlevel.current_trio_token().run_sync_soon
     else:
         import asyncio
 
         from . import _watch_asyncio as hooks  # type: ignore[no-redef]
 
-        clock = asyncio.get_running_loop().time
+        loop = asyncio.get_running_loop()
+        clock = loop.time
+
+        def post(callback: Callable[[], None]) -> None:
+            loop.call_soon_threadsafe(callback)
+
     # The loop's own clock (what anyio.current_time() reads), bound once: done
     # callbacks and instrument hooks run where anyio cannot detect the backend.
     start = clock()
@@ -155,42 +202,63 @@ async def drive(app: ASGIApp, request: Request, settings: Settings) -> Disconnec
         return clock() - start
 
     timeline = TimelineRecorder()
-    wake = hooks.new_event()
-    workset = WorkSet(now, timeline, hooks.new_event)
-    workset.on_all_done = wake.set
+    waker = _Waker(hooks.new_event)
+    workset = WorkSet(now, timeline, hooks.new_event, post, allow)
+    workset.on_all_done = waker.set
     trigger = settings.after
     channel = Channel(request, profile=PROFILES[settings.server], trigger=trigger, now=now,
-                      timeline=timeline, on_leave=wake.set, new_event=hooks.new_event)
-    runner = _AppRunner(app, request, settings, channel, timeline, workset)
+                      timeline=timeline, on_leave=waker.set, new_event=hooks.new_event)
+    runner = _AppRunner(app, request, settings, channel, timeline, workset, on_end=waker.set)
+    blocks: list[Block] = []
+
+    def on_block(block: Block) -> None:
+        blocks.append(block)
+        timeline.add(block.start, "loop", f"event loop blocked for {block.end - block.start:.2f} s"
+                     + (f" at {block.where}" if block.where else ""))
+
+    watch = Watch(post, workset.real_now, on_block, workset.poll)
     limit = settings.watch_limit
     cancelled_at: float | None = None
     not_disconnected = False
+    leaked_from: float | None = None  # the app returned first, leaving work behind
+    base = start  # what the tolerance counts from: the disconnect, or the app's return
 
-    with _watching(backend, workset) as tracked:
+    def app_left_work_behind() -> bool:
+        return runner.returned_at is not None and not channel.left and not workset.done
+
+    with _watching(backend, workset, heavy) as tracked:
+        WATCHDOG.add(watch)
         hooks.spawn(workset, runner.run, f"pytest-disconnect: {request.target}", tracked)
         try:
-            # Phase 1: until the client leaves, or the work ends first.
-            if not channel.left:
-                if trigger.kind == "time":
-                    assert trigger.seconds is not None
-                    with anyio.move_on_at(start + trigger.seconds):
-                        await wake.wait()
-                    if not workset.done:
-                        channel.leave(planned=trigger.seconds)
-                    elif (workset.stopped_at or 0.0) > trigger.seconds:
+            # Phase 1: until the client leaves (and the app can see it), the work ends, or the
+            # app returns leaving work behind.
+            began = start
+            if not channel.left and trigger.kind == "time":
+                assert trigger.seconds is not None
+                began = start + trigger.seconds
+                await waker.wait_until(began)
+                if workset.done:
+                    if (workset.stopped_at or 0.0) > trigger.seconds and not channel.answered_by(trigger.seconds):
                         channel.missed(trigger.seconds)
-                else:
-                    with anyio.move_on_at(start + limit):
-                        await wake.wait()
-                    not_disconnected = not channel.left and not workset.done
-            # Phase 2: the client has left; the work has `tolerance`, then we watch up to `limit`.
-            if channel.left and not workset.done:
-                gone = start + (channel.disconnected_at or 0.0)
-                with anyio.move_on_at(gone + settings.tolerance):
+                elif not app_left_work_behind():
+                    channel.leave(planned=trigger.seconds)  # a no-op once the response is complete
+            while not (channel.left or workset.done or app_left_work_behind()):
+                if not await waker.wait_until(began + limit):
+                    not_disconnected = True
+                    break
+            if app_left_work_behind():
+                leaked_from = runner.returned_at
+                base = start + (leaked_from or 0.0)
+            elif channel.left:
+                base = start + (channel.disconnected_at or 0.0)
+            # Phase 2: the work has `tolerance` from the disconnect (or from the app's return),
+            # then we watch it up to `limit`.
+            if not workset.done and not not_disconnected:
+                with anyio.move_on_at(base + settings.tolerance):
                     await workset.wait_done()
                 if not workset.done:
                     workset.locate_running()
-                    with anyio.move_on_at(gone + limit):
+                    with anyio.move_on_at(base + limit):
                         await workset.wait_done()
             # Phase 3: still running at the limit: cancel, and name what resists.
             if not workset.done:
@@ -200,12 +268,15 @@ async def drive(app: ASGIApp, request: Request, settings: Settings) -> Disconnec
                 timeline.add(cancelled_at, "harness", "harness cancelled the app (watch limit reached)")
                 runner.cancel_scope.cancel()
                 hooks.cancel_stray_tasks(workset)
+                workset.kill_processes()
                 with anyio.move_on_after(CANCEL_GRACE):
                     await workset.wait_done()
         finally:
+            WATCHDOG.remove(watch)
             if not workset.done:  # cancelled from outside, or resisting: do not leave it running
                 runner.cancel_scope.cancel()
                 hooks.cancel_stray_tasks(workset)
+                workset.kill_processes()
 
     return DisconnectResult(
         method=request.method,
@@ -221,18 +292,30 @@ async def drive(app: ASGIApp, request: Request, settings: Settings) -> Disconnec
         body=b"".join(channel.body_parts),
         timeline=timeline.freeze(),
         work=tuple(work.freeze() for work in workset.works),
-        verdict=_verdict(channel, workset, settings, cancelled_at, not_disconnected),
+        verdict=_verdict(channel, workset, settings, cancelled_at, not_disconnected,
+                         runner.cancelled_from_outside, leaked_from),
+        returned_at=runner.returned_at,
         app_error=runner.error,
+        protocol_error=channel.protocol_error,
+        response_complete_at=channel.response_complete_at,
+        blocks=tuple(blocks),
         receive_calls=channel.receive_calls,
         receives_after_disconnect=channel.receives_after_disconnect,
         sends_after_disconnect=channel.sends_after_disconnect,
     )
 
 
-def _verdict(channel: Channel, workset: WorkSet, settings: Settings,
-             cancelled_at: float | None, not_disconnected: bool) -> Verdict:
+def _verdict(channel: Channel, workset: WorkSet, settings: Settings, cancelled_at: float | None,
+             not_disconnected: bool, from_outside: bool, leaked_from: float | None) -> Verdict:
+    if from_outside:
+        return "cancelled-from-outside"
     if not_disconnected:
         return "not-disconnected"
+    if leaked_from is not None:
+        stopped = workset.stopped_at
+        if cancelled_at is None and stopped is not None and stopped - leaked_from <= settings.tolerance:
+            return "finished"
+        return "leaked"
     if cancelled_at is not None:
         return "cancelled" if workset.done else "resisted"
     if channel.disconnected_at is None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import pytest
 import sniffio
 
 from ._driver import CANCEL_GRACE, check_app, drive
-from ._errors import HandlerKeptRunning
+from ._errors import HandlerKeptRunning, NotAnASGIApp
 from ._report import failure_message, section_text
 from ._request import BodyArg, HeadersArg, Request
 from ._result import DisconnectResult
@@ -41,14 +42,18 @@ class Disconnect:
         after: float | Trigger | str | None = None, tolerance: float | None = None,
         patience: float | None = None, server: str | None = None,
         body: BodyArg = b"", json: object = None, headers: HeadersArg = None,
+        allow: Iterable[str] = (), heavy: str | Iterable[str] = (),
         check: bool = True, backend: Backend = "asyncio",
     ) -> DisconnectResult:
         """Send ``method path`` to ``app``, leave at ``after``, and check the work stopped.
 
         ``after`` is seconds from the request start or a Trigger; ``tolerance`` and
-        ``patience`` are seconds after the disconnect. With ``check=True`` a handler
-        that kept running raises HandlerKeptRunning; with ``check=False`` the result
-        is returned for inspection. The app runs on a fresh ``backend`` event loop.
+        ``patience`` are seconds after the disconnect. ``allow`` names tasks, threads
+        or functions (a BackgroundTask's, say) that may outlive the request; ``heavy``
+        names functions ('pkg.module:func') whose fate the result reports. With
+        ``check=True`` a handler that kept running raises HandlerKeptRunning; with
+        ``check=False`` the result is returned for inspection. The app runs on a
+        fresh ``backend`` event loop.
         """
         __tracebackhide__ = True
         try:
@@ -63,7 +68,8 @@ class Disconnect:
         settings, request = self._prepare(app, method, path, "disconnect.run()", after=after,
                                           tolerance=tolerance, patience=patience, server=server,
                                           body=body, json=json, headers=headers)
-        result = run_in_loop_thread(lambda: drive(app, request, settings), backend=backend,
+        extras = _extras(allow, heavy)
+        result = run_in_loop_thread(lambda: drive(app, request, settings, **extras), backend=backend,
                                     bound=_longest(settings) + _WAIT_SLACK, target=request.target)
         return self._finish(result, check)
 
@@ -72,6 +78,7 @@ class Disconnect:
         after: float | Trigger | str | None = None, tolerance: float | None = None,
         patience: float | None = None, server: str | None = None,
         body: BodyArg = b"", json: object = None, headers: HeadersArg = None,
+        allow: Iterable[str] = (), heavy: str | Iterable[str] = (),
         check: bool = True,
     ) -> DisconnectResult:
         """Like run(), on the running event loop (asyncio or trio) of an async test."""
@@ -79,7 +86,7 @@ class Disconnect:
         settings, request = self._prepare(app, method, path, "disconnect.arun()", after=after,
                                           tolerance=tolerance, patience=patience, server=server,
                                           body=body, json=json, headers=headers)
-        result = await drive(app, request, settings)
+        result = await drive(app, request, settings, **_extras(allow, heavy))
         return self._finish(result, check)
 
     def _bind(self, settings: Settings, on_result: Callable[[DisconnectResult], None] | None) -> None:
@@ -103,14 +110,24 @@ class Disconnect:
         if self._on_result is not None:
             self._on_result(result)
         error = result.app_error
-        if error is not None and _is_usage_error(error):
+        if error is not None and isinstance(error, (NotAnASGIApp, KeyboardInterrupt, SystemExit)):
             raise error
+        if result.protocol_error is not None:  # an app bug whatever the verdict
+            violation = result.protocol_error
+            violation.add_note(f"pytest-disconnect: {result.method} {result.path} broke the ASGI "
+                               "protocol; send() raised this into the app")
+            raise violation
         if not check:
             return result
-        if error is not None and result.disconnected_at is None and result.cancelled_at is None:
-            # Nothing about the disconnect was tested; show the app's own error.
-            error.add_note(f"pytest-disconnect: {result.method} {result.path} raised this before "
-                           "the client left, so the disconnect was never tested")
+        if error is not None and not stops_for_a_departed_client(error) and result.cancelled_at is None:
+            app_ended = result.work[0].ended_at if result.work else None
+            delivered = result.delivered_at
+            if delivered is None or app_ended is None or app_ended < delivered:
+                when = "before the app could know the client left, so the disconnect was never tested"
+            else:
+                when = ("after the client left; an app stops for a departed client by returning or "
+                        "through OSError, ClientDisconnect or cancellation, not this")
+            error.add_note(f"pytest-disconnect: {result.method} {result.path} raised this {when}")
             raise error
         if not result.passed:
             raise HandlerKeptRunning(failure_message(result), result)
@@ -135,15 +152,22 @@ def reporter(item: pytest.Item) -> Callable[[DisconnectResult], None]:
     return report
 
 
-def _is_usage_error(error: BaseException) -> bool:
-    from ._errors import NotAnASGIApp
+def stops_for_a_departed_client(error: BaseException) -> bool:
+    """OSError from send(), Starlette's ClientDisconnect, cancellation: how apps stop."""
+    names = {cls.__name__ for cls in type(error).__mro__}
+    return isinstance(error, OSError) or bool(names & {"ClientDisconnect", "CancelledError", "Cancelled"})
 
-    return isinstance(error, NotAnASGIApp)
+
+def _extras(allow: Iterable[str], heavy: str | Iterable[str]) -> dict[str, Any]:
+    __tracebackhide__ = True
+    if isinstance(allow, str):
+        raise TypeError(f"allow= takes a list of names, not the string {allow!r}")
+    return {"allow": frozenset(allow), "heavy": (heavy,) if isinstance(heavy, str) else tuple(heavy)}
 
 
 def _longest(settings: Settings) -> float:
     """The longest a scenario can take on a responsive loop, in seconds."""
     trigger = settings.after
-    before = trigger.seconds if trigger.seconds is not None else settings.watch_limit
+    before = (trigger.seconds or 0.0) + settings.watch_limit
     return before + settings.watch_limit + CANCEL_GRACE + SHUTDOWN_GRACE
 

@@ -26,8 +26,21 @@ def headline(result: DisconnectResult) -> str:
     if verdict == "finished":
         return f"{target} finished before the client left ({_after(result)})"
     if verdict == "not-disconnected":
-        return (f"{target} was still running {result.cancelled_at or 0.0:.2f} s after the request "
-                f"started, and the client never left ({_after(result)} did not happen)")
+        running = f"{target} was still running {result.cancelled_at or 0.0:.2f} s after the request started"
+        if result.response_complete_at is not None:
+            return (f"{running}, though it sent its whole response at +{result.response_complete_at:.2f} s "
+                    f"(a client leaving after the response cannot be seen: {_after(result)})")
+        if result.settings.after.kind == "never":
+            return f"{running}, with no disconnect ({_after(result)})"
+        return f"{running}, and the client never left ({_after(result)} did not happen)"
+    if verdict == "leaked":
+        returned = result.returned_at or 0.0
+        ran = (result.stopped_at if result.stopped_at is not None else (result.cancelled_at or returned)) - returned
+        return (f"{target} returned at +{returned:.2f} s but left work running {ran:.2f} s after it {tolerance}"
+                + (", until the harness cancelled it" if result.cancelled_at is not None else ""))
+    if verdict == "cancelled-from-outside":
+        return (f"{target} was cancelled from outside the channel, not by the disconnect: "
+                "nothing about its disconnect handling was shown")
     gone = result.disconnected_at or 0.0
     if verdict == "stopped":
         return f"{target} stopped {result.latency or 0.0:.2f} s after http.disconnect {tolerance}"
@@ -47,7 +60,7 @@ def failure_message(result: DisconnectResult) -> str:
     cause = likely_cause(result)
     if cause:
         parts += [f"  {cause}"]
-    parts += _running_lines(result)
+    parts += _running_lines(result) + _heavy_lines(result) + _allowed_lines(result)
     parts += ["", f"  {result.settings.describe()}", f"  {_advice(result)}"]
     return "\n".join(parts)
 
@@ -56,8 +69,8 @@ def section_text(result: DisconnectResult) -> str:
     """The 'disconnect' report section (shown with -rA and in JUnit XML)."""
     if not result.passed:
         return failure_message(result)
-    return "\n".join([headline(result), "", *timeline_lines(result), "",
-                      f"  {result.settings.describe()}"])
+    return "\n".join([headline(result), "", *timeline_lines(result), *_heavy_lines(result),
+                      *_allowed_lines(result), "", f"  {result.settings.describe()}"])
 
 
 def timeline_lines(result: DisconnectResult) -> list[str]:
@@ -95,43 +108,74 @@ def _event_lines(event: Event) -> list[str]:
 
 
 def likely_cause(result: DisconnectResult) -> str:
-    """A sentence on why the work kept running, from what the channel saw."""
+    """Sentences on why the work kept running, from what the channel and the watchers saw."""
     if result.passed:
         return ""
+    if result.verdict == "cancelled-from-outside":
+        return ("Something cancelled the app call itself (a cancel scope around the test, or "
+                "task.cancel()); a handler with no disconnect handling would stop that way too.")
+    if result.verdict == "leaked":
+        return ("Work the app started was still running after the app call returned: nothing owns it "
+                "any more, so nothing will stop it when the client leaves. Await it inside the "
+                "request, or allow it if it must outlive the request: run(..., allow=['its_name']).")
     if result.verdict == "not-disconnected":
+        if result.response_complete_at is not None:
+            return ("Work the app does after its response (a BackgroundTask, a leaked task) outlived "
+                    "patience. If it is meant to, allow it: run(..., allow=['its_function']).")
+        if result.settings.after.kind == "never":
+            return "With after=never the app must finish on its own within patience."
         return (f"The disconnect was to happen {result.settings.after.describe()}, and the app never "
                 "got there. Pick a trigger the app reaches, or a time (after=SECONDS).")
-    sentences = []
+    sentences = [*_block_sentences(result)]
     gone = result.disconnected_at or 0.0
-    if result.delivered_at is None:
+    raised = result.settings.server == "asgi-2.4"
+    if result.receives_after_disconnect:
+        first = result.first_seen_at if result.first_seen_at is not None else gone
+        times = result.receives_after_disconnect
+        sentences.append(f"receive() returned http.disconnect {_times(times)} (first at +{first:.3f} s), "
+                         "but the work went on: whatever saw it did not stop the work.")
+    elif result.sends_after_disconnect and raised:
+        sentences.append(f"send() raised ClientDisconnected {_times(result.sends_after_disconnect)}, and "
+                         "the app carried on: it swallowed the OSError and never called receive().")
+    else:
+        sentences.append("The app never called receive() after the client left, so it could not "
+                         "learn of the disconnect.")
+    if result.sends_after_disconnect and not raised:
+        sends = result.sends_after_disconnect
+        sentences.append(f"It sent {sends} message{'s' if sends != 1 else ''} to the departed "
+                         f"client ({result.settings.server} drops them silently).")
+    for record in result.work:
+        if record.kind == "thread" and record.owner_ended_at is not None and (
+                record.ended_at is None or record.ended_at > record.owner_ended_at + result.settings.tolerance):
+            until = "is still running" if record.ended_at is None else f"ran until +{record.ended_at:.2f} s"
+            sentences.append(f"The task waiting for thread {record.name} ended at +{record.owner_ended_at:.2f} s, "
+                             f"but the thread {until}: cancellation does not reach threads.")
+    if result.verdict == "resisted":
+        sentences.append("Some work went on after the harness cancelled the app: it caught the "
+                         "cancellation, or it runs where cancellation does not reach (a thread, a "
+                         "process, a task group the app does not own). It is named below.")
+    return "\n  ".join(sentences)
+
+
+def _block_sentences(result: DisconnectResult) -> list[str]:
+    sentences = []
+    for block in result.blocks:
+        at = f" at {block.where}" if block.where else ""
+        sentences.append(f"The event loop was blocked for {block.end - block.start:.2f} s, from "
+                         f"+{block.start:.2f} s to +{block.end:.2f} s{at}: a blocking call in async "
+                         "code (time.sleep(), CPU work, blocking I/O) stops everything, the disconnect too.")
+    if result.delivered_at is None and result.disconnected_at is not None and not result.blocks:
         sentences.append("The event loop was blocked from before the client left until the app "
                          "finished, so the app could never see the disconnect: something blocks "
                          "the loop (time.sleep(), CPU work or blocking I/O in async code).")
     elif (result.delivery_delay or 0.0) >= LATE_NOTICE:
-        sentences.append(f"The event loop was busy, so http.disconnect reached the app "
-                         f"{result.delivery_delay:.2f} s late (at +{result.delivered_at:.2f} s): "
-                         "something blocks the loop (time.sleep(), CPU work or blocking I/O in async code).")
-    if result.receives_after_disconnect == 0:
-        sentences.append("The app never called receive() after the client left, so it could not "
-                         "learn of the disconnect.")
-    else:
-        first = result.first_seen_at if result.first_seen_at is not None else gone
-        times = result.receives_after_disconnect
-        sentences.append(f"receive() returned http.disconnect {times} time{'s' if times != 1 else ''} "
-                         f"(first at +{first:.3f} s), but the work went on: whatever saw it did "
-                         "not stop the work.")
-    if result.sends_after_disconnect:
-        sends = result.sends_after_disconnect
-        if result.settings.server == "asgi-2.4":
-            sentences.append(f"send() raised ClientDisconnected {sends} time{'s' if sends != 1 else ''}, "
-                             "and the app carried on.")
-        else:
-            sentences.append(f"It sent {sends} message{'s' if sends != 1 else ''} to the departed "
-                             f"client ({result.settings.server} drops them silently).")
-    if result.verdict == "resisted":
-        sentences.append("Some work caught the harness's cancellation and carried on; it is left "
-                         "behind, named below.")
-    return "\n  ".join(sentences)
+        sentences.append(f"http.disconnect reached the app {result.delivery_delay:.2f} s late "
+                         f"(at +{result.delivered_at:.2f} s), because the event loop was busy.")
+    return sentences
+
+
+def _times(count: int) -> str:
+    return f"{count} time{'s' if count != 1 else ''}"
 
 
 def _running_lines(result: DisconnectResult) -> list[str]:
@@ -139,6 +183,8 @@ def _running_lines(result: DisconnectResult) -> list[str]:
     if not running:
         return []
     at = (result.disconnected_at or 0.0) + result.settings.tolerance
+    if result.verdict == "leaked":
+        at = (result.returned_at or 0.0) + result.settings.tolerance
     if result.verdict == "not-disconnected":
         lines = [f"  Still running at +{result.cancelled_at or 0.0:.2f} s:"]
     else:
@@ -148,8 +194,29 @@ def _running_lines(result: DisconnectResult) -> list[str]:
     return lines
 
 
+def _heavy_lines(result: DisconnectResult) -> list[str]:
+    lines = []
+    gone = result.disconnected_at
+    for record in result.heavy:
+        if record.ended_at is None:
+            fate = "still running when the harness gave up"
+        else:
+            verb = {"cancelled": "cancelled", "finished": "finished anyway"}.get(record.outcome or "", record.outcome)
+            after = f", {record.ended_at - gone:.2f} s after http.disconnect" if gone is not None else ""
+            fate = f"{verb} at +{record.ended_at:.2f} s{after}"
+        beats = f"; {record.heartbeats} heartbeats" if record.heartbeats else ""
+        lines.append(f"  Heavy work {record.name}: {fate}{beats}")
+    return lines
+
+
+def _allowed_lines(result: DisconnectResult) -> list[str]:
+    return [f"  Allowed to outlive the request: {record.kind} {record.name} "
+            + ("(still running)" if record.ended_at is None else f"(ended at +{record.ended_at:.2f} s)")
+            for record in result.allowed]
+
+
 def _work_line(record: WorkRecord) -> str:
-    label = "app" if record.kind == "app" else f"task {record.name}"
+    label = "app" if record.kind == "app" else f"{record.kind} {record.name}"
     if record.ended_at is None:
         fate = "left behind, still running"
     else:
@@ -158,6 +225,15 @@ def _work_line(record: WorkRecord) -> str:
 
 
 def _advice(result: DisconnectResult) -> str:
+    if result.verdict == "leaked":
+        names = ", ".join(repr(record.name) for record in result.still_running if record.kind != "app")
+        return f"Intended? Let it outlive the request: run(..., allow=[{names}])  ({README}allow)"
+    if result.verdict == "cancelled-from-outside":
+        return "Let the plugin decide: do not cancel the test around run()/arun() before it returns."
+    if result.verdict == "not-disconnected" and (
+            result.settings.after.kind == "never" or result.response_complete_at is not None):
+        return ("Intended? Watch longer: @pytest.mark.disconnect(patience=SECONDS)  "
+                f"({README}patience)")
     if result.verdict == "not-disconnected":
         return f"Intended? Choose another moment: @pytest.mark.disconnect(after=...)  ({README}after)"
     latency = result.latency

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json as jsonlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote
 
 from ._servers import ServerProfile
 from ._types import Scope
@@ -17,7 +17,9 @@ BodyArg = bytes | str | Sequence[bytes]
 @dataclass(frozen=True)
 class Request:
     method: str
+    #: Percent-decoded, as servers put it in scope["path"]; raw_path keeps it encoded.
     path: str
+    raw_path: str
     query_string: bytes
     headers: tuple[tuple[bytes, bytes], ...]
     #: Body chunks, one ``http.request`` message each; never empty.
@@ -32,7 +34,7 @@ class Request:
             raise ValueError(f"method must be an HTTP method such as 'GET', not {method!r}")
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError(f"path must start with '/', as in '/report?x=1', not {path!r}")
-        split = urlsplit(path)
+        raw_path, _, query = path.partition("?")  # not urlsplit: '//api' is a path, not a host
         pairs = _header_pairs(headers)
         names = {name for name, _ in pairs}
         if json is not None:
@@ -47,14 +49,14 @@ class Request:
         total = sum(len(chunk) for chunk in chunks)
         if total and b"content-length" not in names and b"transfer-encoding" not in names:
             pairs.append((b"content-length", str(total).encode()))
-        return cls(method.upper(), split.path or "/", split.query.encode("latin-1"),
-                   tuple(pairs), chunks)
+        return cls(method.upper(), unquote(raw_path), quote(raw_path, safe="/%:@!$&'()*+,;=-._~"),
+                   query.encode("latin-1"), tuple(pairs), chunks)
 
     @property
     def target(self) -> str:
         """'GET /report?x=1', as reports name the request."""
         query = f"?{self.query_string.decode('latin-1')}" if self.query_string else ""
-        return f"{self.method} {self.path}{query}"
+        return f"{self.method} {self.raw_path}{query}"
 
     def scope(self, profile: ServerProfile) -> Scope:
         return {
@@ -64,7 +66,7 @@ class Request:
             "method": self.method,
             "scheme": "http",
             "path": self.path,
-            "raw_path": self.path.encode("latin-1"),
+            "raw_path": self.raw_path.encode("ascii"),
             "query_string": self.query_string,
             "root_path": "",
             "headers": list(self.headers),

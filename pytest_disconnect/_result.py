@@ -8,7 +8,8 @@ from typing import Literal
 
 from ._settings import Settings
 
-Actor = Literal["client", "receive", "send", "app", "task", "harness"]
+Actor = Literal["client", "receive", "send", "app", "task", "thread", "process", "heavy", "loop",
+                "harness"]
 
 Verdict = Literal[
     "finished",        # the app finished before the client left: nothing to check
@@ -17,6 +18,8 @@ Verdict = Literal[
     "cancelled",       # work was still running at the watch limit; the harness cancelled it
     "resisted",        # work kept running even after the harness cancelled it
     "not-disconnected",  # the trigger never fired and the app did not finish in time
+    "cancelled-from-outside",  # something else cancelled the app call: nothing was proven
+    "leaked",          # the app returned, but work it started ran on past the tolerance
 ]
 PASSING: frozenset[Verdict] = frozenset({"finished", "stopped"})
 
@@ -71,11 +74,21 @@ class TimelineRecorder:
 
 
 @dataclass(frozen=True)
+class Block:
+    """The event loop did not answer from ``start`` to ``end`` (seconds from the request start)."""
+
+    start: float
+    end: float
+    #: The app frame the loop thread was in meanwhile, e.g. 'app.py:12 in report -> time.sleep(3)'.
+    where: str | None
+
+
+@dataclass(frozen=True)
 class WorkRecord:
     """One piece of watched work: the app call or a task it spawned."""
 
     name: str
-    kind: Literal["app", "task"]
+    kind: Literal["app", "task", "thread", "process", "heavy"]
     started_at: float
     ended_at: float | None
     #: 'returned', 'raised ValueError', 'cancelled', 'exited'; None while running.
@@ -83,6 +96,12 @@ class WorkRecord:
     #: Innermost app frame when it was seen running past the tolerance, e.g.
     #: 'app.py:42 in stream -> await sleep(0.05)'.
     where: str | None = None
+    #: For a thread: when the task that waited for it ended (it may have been cancelled first).
+    owner_ended_at: float | None = None
+    #: Allowed to outlive the request (run(allow=...)): listed, not judged.
+    allowed: bool = False
+    #: heartbeat() calls made inside heavy work.
+    heartbeats: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,6 +130,14 @@ class DisconnectResult:
     verdict: Verdict
     #: The exception the app call raised, if any (after a disconnect that is often how it stops).
     app_error: BaseException | None = None
+    #: When the app call returned (or raised), even if work it started ran on.
+    returned_at: float | None = None
+    #: The first ASGI protocol violation the app made (send() raised it into the app).
+    protocol_error: AssertionError | None = None
+    #: When the app sent the last body message (more_body=False), even to nobody.
+    response_complete_at: float | None = None
+    #: Stretches when the event loop did not answer the watchdog (a blocking call in async code).
+    blocks: tuple[Block, ...] = ()
     #: How often the app called receive(), in all and after the client left.
     receive_calls: int = 0
     receives_after_disconnect: int = 0
@@ -134,8 +161,18 @@ class DisconnectResult:
 
     @property
     def resisted(self) -> tuple[WorkRecord, ...]:
-        """Work still running when the harness gave up on it (left behind)."""
-        return tuple(record for record in self.work if record.ended_at is None)
+        """Judged work still running when the harness gave up on it (left behind)."""
+        return tuple(record for record in self.work if record.ended_at is None and not record.allowed)
+
+    @property
+    def allowed(self) -> tuple[WorkRecord, ...]:
+        """Work the test allowed to outlive the request (run(allow=...))."""
+        return tuple(record for record in self.work if record.allowed)
+
+    @property
+    def heavy(self) -> tuple[WorkRecord, ...]:
+        """Work marked heavy (heavy() or run(heavy=...)): what became of it, and when."""
+        return tuple(record for record in self.work if record.kind == "heavy")
 
     @property
     def delivery_delay(self) -> float | None:

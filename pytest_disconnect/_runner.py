@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Literal, TypeVar
 
 from ._errors import EventLoopBlocked
-from ._watch import describe_frame, innermost_app_frame
+from ._frames import describe_frame, innermost_app_frame
 
 T = TypeVar("T")
 Backend = Literal["asyncio", "trio"]

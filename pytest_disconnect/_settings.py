@@ -23,8 +23,8 @@ T = TypeVar("T")
 MARKER_NAME = "disconnect"
 DEFAULT_TOLERANCE = 1.0
 DEFAULT_PATIENCE = 5.0
-#: The default moment: the client sends its request and leaves at once.
-DEFAULT_AFTER = Trigger.at(0.0)
+#: The default moment: right after the request body (at once for a request with no body).
+DEFAULT_AFTER = Trigger.after_body_read()
 
 
 def _parse_seconds(value: object) -> float:
@@ -70,8 +70,8 @@ class OptionSpec(Generic[T]):
 
 
 OPTIONS: tuple[OptionSpec[object], ...] = (
-    OptionSpec("after", f"when the client leaves: {TRIGGER_SYNTAX} (default: 0, right after "
-               "sending the request)", "SECONDS", parse_trigger, DEFAULT_AFTER),
+    OptionSpec("after", f"when the client leaves: {TRIGGER_SYNTAX} (default: body-read, as soon as "
+               "the app has read the request body)", "SECONDS", parse_trigger, DEFAULT_AFTER),
     OptionSpec("tolerance", "seconds the app's work may run on after the disconnect "
                f"(default: {DEFAULT_TOLERANCE:g})", "SECONDS", _parse_seconds, DEFAULT_TOLERANCE),
     OptionSpec("patience", "seconds after the disconnect to keep watching work that overran "

@@ -8,37 +8,49 @@ each new task without scanning. See FACTS: 'Observing the work stopped'.
 from __future__ import annotations
 
 import asyncio
-import linecache
-import os
+import functools
 import sys
+import threading
+import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from types import FrameType
-from typing import Literal
+from typing import Literal, TypeVar
 
-import anyio
-
+from ._frames import coroutine_frames, describe_frame, innermost_app_frame, where
 from ._result import TimelineRecorder, WorkRecord
 from ._types import WaitableEvent
+
+T = TypeVar("T")
 
 current_workset: ContextVar[WorkSet | None] = ContextVar("pytest_disconnect_workset", default=None)
 
 
+WorkKind = Literal["app", "task", "thread", "process", "heavy"]
+
+
 class Work:
-    """Mutable record of one watched task while the scenario runs."""
+    """Mutable record of one piece of watched work while the scenario runs."""
 
-    __slots__ = ("coro", "ended_at", "kind", "name", "outcome", "started_at", "task", "where")
+    __slots__ = ("allowed", "coro", "ended_at", "heartbeats", "kind", "name", "outcome", "owner",
+                 "started_at", "task", "thread_ident", "where")
 
-    def __init__(self, task: object, coro: object, name: str, kind: Literal["app", "task"],
+    def __init__(self, task: object, coro: object, name: str, kind: WorkKind,
                  started_at: float) -> None:
         self.task = task
         self.coro = coro
         self.name = name
-        self.kind: Literal["app", "task"] = kind
+        self.kind: WorkKind = kind
         self.started_at = started_at
         self.ended_at: float | None = None
         self.outcome: str | None = None
         self.where: str | None = None
+        #: For a thread: the task that waited for it (its 'owner'), and the thread's id once running.
+        self.owner: Work | None = None
+        self.thread_ident: int | None = None
+        #: Allowed to outlive the request (run(allow=...)): not waited for, not judged.
+        self.allowed = False
+        self.heartbeats = 0
 
     def label(self) -> str:
         """The task's name, read late: asyncio names a task only after the factory returns."""
@@ -48,16 +60,36 @@ class Work:
         return self.name
 
     def freeze(self) -> WorkRecord:
+        owner_ended = self.owner.ended_at if self.owner is not None else None
         return WorkRecord(self.label(), self.kind, self.started_at, self.ended_at, self.outcome,
-                          self.where)
+                          self.where, owner_ended_at=owner_ended, allowed=self.allowed,
+                          heartbeats=self.heartbeats)
+
+    def locate(self) -> None:
+        """Note where this work is now, for the report."""
+        if self.kind in ("thread", "heavy") and self.thread_ident is not None:
+            frame = sys._current_frames().get(self.thread_ident)
+            self.where = describe_frame(innermost_app_frame(frame)) if frame is not None else None
+        elif self.coro is not None:
+            self.where = where(self.coro)
+        if self.where is None:
+            self.where = "(no Python frame)"
 
 
 class WorkSet:
     """The scenario's live and finished work, with an event for 'all of it ended'."""
 
     def __init__(self, now: Callable[[], float], timeline: TimelineRecorder,
-                 new_event: Callable[[], WaitableEvent]) -> None:
+                 new_event: Callable[[], WaitableEvent],
+                 post: Callable[[Callable[[], None]], None] | None = None,
+                 allow: frozenset[str] = frozenset()) -> None:
         self.now = now
+        self.loop_thread = threading.get_ident()
+        self._allow = allow
+        #: The same clock, readable from any thread (the loop's own clock may not be).
+        self._real_start = time.monotonic() - now()
+        #: Runs a callback on the loop from another thread.
+        self.post = post or (lambda callback: callback())
         self._timeline = timeline
         self._new_event = new_event
         self.works: list[Work] = []
@@ -69,28 +101,75 @@ class WorkSet:
     def done(self) -> bool:
         return self.live == 0 and bool(self.works)
 
-    def started(self, task: object, coro: object, name: str | None = None) -> Work:
-        kind: Literal["app", "task"] = "app" if not self.works else "task"
+    def knows(self, task: object) -> bool:
+        return any(work.task is task for work in self.works)
+
+    def real_now(self) -> float:
+        return time.monotonic() - self._real_start
+
+    def started(self, task: object, coro: object, name: str | None = None,
+                kind: WorkKind | None = None) -> Work:
+        kind = kind or ("app" if not self.works else "task")
         work = Work(task, coro, name or _name(coro), kind, self.now())
         if self.live == 0 and self._all_done is not None and self._all_done.is_set():
             self._all_done = None  # a late spawn revives the scenario
         self.works.append(work)
-        self.live += 1
+        if kind != "app" and self._allow and work.name in self._allow:
+            work.allowed = True
+        else:
+            self.live += 1
         return work
 
-    def ended(self, work: Work, outcome: str) -> None:
+    def heavy_started(self, name: str, on_loop: bool) -> Work:
+        """From heavy(): on the loop directly; from a worker thread through post()."""
+        if on_loop:
+            return self.started(None, None, name, "heavy")
+        work = Work(None, None, name, "heavy", self.real_now())
+        work.thread_ident = threading.get_ident()
+        _post_quietly(self.post, lambda: self._adopt(work))
+        return work
+
+    def heavy_ended(self, work: Work, outcome: str, on_loop: bool) -> None:
+        if on_loop:
+            self.ended(work, outcome)
+        else:
+            ended = self.real_now()
+            _post_quietly(self.post, lambda: self.ended(work, outcome, at=ended))
+
+    def _adopt(self, work: Work) -> None:
+        self.works.append(work)
+        self.live += 1
+
+    def allow_by_stack(self, work: Work) -> None:
+        """Work whose current stack runs an allowed function (a BackgroundTask, say) may go on."""
+        if work.allowed or not self._allow or work.ended_at is not None:
+            return
+        if self._allow & _stack_names(work):
+            work.allowed = True
+            self.live -= 1
+            if self.live == 0:
+                self._finish()
+
+    def ended(self, work: Work, outcome: str, at: float | None = None) -> None:
+        """Called on the loop; ``at`` when the end was measured elsewhere (in a thread)."""
         if work.ended_at is not None:
             return
-        work.ended_at = self.now()
+        work.ended_at = self.now() if at is None else at
         if work.outcome is None:
             work.outcome = outcome
-        if work.kind == "task":
-            self._timeline.add(work.ended_at, "task", f"task {work.outcome}: {work.label()}")
+        if work.allowed:
+            return
+        if work.kind != "app":
+            self._timeline.add(work.ended_at, "task" if work.kind == "task" else work.kind,
+                               f"{work.kind} {work.outcome}: {work.label()}")
         self.live -= 1
         if self.live == 0:
-            if self._all_done is not None:
-                self._all_done.set()
-            self.on_all_done()
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._all_done is not None:
+            self._all_done.set()
+        self.on_all_done()
 
     async def wait_done(self) -> None:
         if self.done:
@@ -101,21 +180,113 @@ class WorkSet:
 
     @property
     def stopped_at(self) -> float | None:
+        """When the last judged work ended (allowed work does not count)."""
         if not self.done:
             return None
-        return max(work.ended_at for work in self.works if work.ended_at is not None)
+        return max((work.ended_at for work in self.works if work.ended_at is not None and not work.allowed),
+                   default=0.0)
 
     def running(self) -> list[Work]:
-        return [work for work in self.works if work.ended_at is None]
+        """Judged work still running."""
+        return [work for work in self.works if work.ended_at is None and not work.allowed]
 
     def locate_running(self) -> None:
-        """Note where each running task is, for the report."""
+        """Note where each running piece of work is, for the report; let allowed work go."""
         for work in self.running():
-            work.where = where(work.coro) or "(no Python frame)"
+            work.locate()
+            self.allow_by_stack(work)
+
+    def process_started(self, pid: int, command: str) -> None:
+        """On the loop: a child process the request started (see _processes)."""
+        work = self.started(pid, None, f"pid {pid}: {command}", "process")
+        self._timeline.add(work.started_at, "process", f"process started: pid {pid}: {command}")
+
+    def poll(self) -> None:
+        """On the watchdog thread: notice child processes that ended."""
+        from ._processes import state
+
+        for work in list(self.works):
+            if work.kind == "process" and work.ended_at is None and work.outcome is None:
+                now_state = state(int(work.task))  # type: ignore[call-overload]
+                if now_state != "running":
+                    work.outcome = "exited, not reaped yet" if now_state == "exited" else "exited"
+                    _post_quietly(self.post, functools.partial(self.ended, work, "", at=self.real_now()))
+
+    def kill_processes(self) -> None:
+        """Kill child processes still running: none may outlive the test."""
+        from ._processes import kill
+
+        for work in self.running():
+            if work.kind == "process":
+                kill(int(work.task))  # type: ignore[call-overload]
+
+    def owner_of_current_task(self) -> Work | None:
+        task = _current_task()
+        return next((work for work in self.works if work.task is task), None)
+
+    def threaded(self, func: Callable[..., T]) -> Callable[..., T]:
+        """Wrap ``func`` to run in a worker thread as watched work of this scenario."""
+        work = self.started(None, None, _callable_name(func), "thread")
+        work.owner = self.owner_of_current_task()
+
+        def in_thread(*args: object, **kwargs: object) -> T:
+            work.thread_ident = threading.get_ident()
+            outcome = "returned"
+            try:
+                return func(*args, **kwargs)
+            except BaseException as exc:
+                outcome = f"raised {type(exc).__name__}"
+                raise
+            finally:
+                ended = self.real_now()
+                _post_quietly(self.post, lambda: self.ended(work, outcome, at=ended))
+
+        return in_thread
+
+
+def _stack_names(work: Work) -> set[str]:
+    names = {work.name}
+    frames: list[FrameType] = []
+    if work.thread_ident is not None:
+        frame = sys._current_frames().get(work.thread_ident)
+        while frame is not None:
+            frames.append(frame)
+            frame = frame.f_back
+    else:
+        frames = coroutine_frames(work.coro)
+    names.update(frame.f_code.co_name for frame in frames)
+    return names
+
+
+def _post_quietly(post: Callable[[Callable[[], None]], None], callback: Callable[[], None]) -> None:
+    try:
+        post(callback)
+    except RuntimeError:  # the loop is closed: the scenario was decided and abandoned
+        pass
+
+
+def _current_task() -> object:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        pass
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            return trio.lowlevel.current_task()
+        except RuntimeError:
+            pass
+    return None
+
+
+def _callable_name(func: object) -> str:
+    inner = getattr(func, "func", func)  # functools.partial, as run_in_threadpool makes
+    return str(getattr(inner, "__qualname__", None) or type(inner).__name__)
 
 
 def _name(coro: object) -> str:
-    return str(getattr(coro, "__qualname__", None) or type(coro).__name__)
+    qualname = str(getattr(coro, "__qualname__", None) or type(coro).__name__)
+    return qualname.rsplit(".<locals>.", 1)[-1]
 
 
 def task_name(given: str, coro: object) -> str:
@@ -124,66 +295,3 @@ def task_name(given: str, coro: object) -> str:
         return _name(coro)
     return given.rsplit(".<locals>.", 1)[-1] if ".<locals>." in given else given
 
-
-_PLUMBING = tuple(
-    os.path.dirname(module.__file__) + os.sep
-    for module in (asyncio, anyio, sys.modules[__package__ or "pytest_disconnect"])
-    if module.__file__
-)
-
-
-def where(coro: object) -> str | None:
-    """The innermost frame of a suspended coroutine chain that is not event-loop plumbing.
-
-    'examples/app.py:42 in no_context -> await heavy_work()'.
-    """
-    frames: list[FrameType] = []
-    seen = 0
-    while coro is not None and seen < 200:
-        seen += 1
-        frame = (getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
-                 or getattr(coro, "ag_frame", None))
-        if isinstance(frame, FrameType):
-            frames.append(frame)
-        coro = (getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-                or getattr(coro, "ag_await", None))
-    own = [frame for frame in frames if not _is_plumbing(frame.f_code.co_filename)]
-    if not (own or frames):
-        return None
-    frame = (own or frames)[-1]
-    return describe_frame(frame)
-
-
-_STDLIB = os.path.dirname(os.__file__) + os.sep
-_SITE = (os.path.join(_STDLIB, "site-packages"), os.path.join(_STDLIB, "dist-packages"))
-
-
-def innermost_app_frame(frame: FrameType) -> FrameType:
-    """From a thread's current frame outwards, the first that is neither stdlib nor plumbing."""
-    current: FrameType | None = frame
-    while current is not None:
-        filename = current.f_code.co_filename
-        stdlib = filename.startswith(_STDLIB) and not filename.startswith(_SITE)
-        if not (stdlib or _is_plumbing(filename)):
-            return current
-        current = current.f_back
-    return frame
-
-
-def describe_frame(frame: FrameType) -> str:
-    filename = frame.f_code.co_filename
-    line = linecache.getline(filename, frame.f_lineno).strip()
-    location = f"{_short_path(filename)}:{frame.f_lineno} in {frame.f_code.co_name}"
-    return f"{location} -> {line}" if line else location
-
-
-def _is_plumbing(filename: str) -> bool:
-    return filename.startswith(_PLUMBING) or "/trio/" in filename or "/sniffio/" in filename
-
-
-def _short_path(filename: str) -> str:
-    try:
-        relative = os.path.relpath(filename)
-    except ValueError:
-        return filename
-    return filename if relative.startswith("..") else relative

@@ -30,10 +30,11 @@ class _TrackingFactory:
             task = asyncio.Task(coro, loop=loop, **kwargs)
         context = kwargs.get("context")
         workset = context.get(current_workset) if context is not None else current_workset.get()
-        if workset is not None:
+        if workset is not None and not workset.knows(task):  # a factory chained over ours calls us too
             work = workset.started(task, coro, task_name(str(kwargs.get("name") or ""), coro))
+            # Not task.exception(): that would silence 'exception was never retrieved'.
             task.add_done_callback(
-                lambda done: workset.ended(work, "cancelled" if done.cancelled() else "finished"))
+                lambda done: workset.ended(work, "cancelled" if done.cancelled() else "ended"))
         return task
 
 

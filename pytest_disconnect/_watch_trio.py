@@ -32,7 +32,7 @@ class _Instrument(trio.abc.Instrument):
         try:
             work = self.by_task.pop(task, None)
             if work is not None:
-                self.workset.ended(work, "exited")
+                self.workset.ended(work, "ended")
         except Exception:  # pragma: no cover - defensive, see class docstring
             pass
 
@@ -53,7 +53,9 @@ def spawn(workset: WorkSet, runner: Callable[[], Coroutine[Any, Any, None]], nam
     # cancellation; a nursery would make the driver wait for it forever.
     context = contextvars.copy_context()
     context.run(current_workset.set, workset)
-    trio.lowlevel.spawn_system_task(runner, name=name, context=context)
+    # System tasks shield KeyboardInterrupt by default; the app must stay interruptible (Ctrl-C).
+    trio.lowlevel.spawn_system_task(trio.lowlevel.disable_ki_protection(runner), name=name,
+                                    context=context)
 
 
 def cancel_stray_tasks(workset: WorkSet) -> None:

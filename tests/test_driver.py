@@ -50,11 +50,24 @@ async def test_check_false_returns_the_failing_result() -> None:
     assert "in ignores_disconnect -> await anyio.sleep(WORK)" in (result.still_running[0].where or "")
 
 
-async def test_default_after_is_right_after_the_request() -> None:
+async def test_by_default_the_client_leaves_right_after_the_request_body() -> None:
     result = await disconnect().arun(apps.echo, "POST", "/", body=b"hello", check=False)
-    assert result.disconnected_at == 0.0
-    assert result.body == b"hello"  # the body the client sent before leaving still arrives
     assert result.settings.source("after") == "default"
+    assert result.timeline.texts()[:2] == ["receive() -> http.request (5 B, more_body=False)",
+                                           "left (after=body-read)"]
+    assert result.body == b"hello"  # answered to nobody
+
+
+async def test_by_default_a_request_without_body_is_left_at_once() -> None:
+    result = await disconnect().arun(apps.ignores_disconnect, "GET", "/", check=False)
+    assert result.disconnected_at == 0.0
+    assert result.latency == pytest.approx(apps.WORK, abs=0.2)
+
+
+async def test_once_gone_the_rest_of_the_body_is_dropped_as_uvicorn_does() -> None:
+    result = await disconnect().arun(apps.echo, "POST", "/", body=[b"a", b"b"], after=0.0, check=False)
+    assert result.body == b""
+    assert result.timeline.texts()[:2] == ["left (after=0.00 s)", "receive() -> http.disconnect"]
 
 
 async def test_the_app_finishing_first_passes_with_no_disconnect() -> None:
@@ -93,10 +106,12 @@ async def test_a_task_leaked_past_the_response_is_named(anyio_backend: object) -
     if anyio_backend[0] != "asyncio":  # type: ignore[index]
         pytest.skip("plain asyncio task")
     result = await disconnect().arun(apps.leaks_a_task, "GET", "/", after=0.05, check=False)
-    assert result.verdict == "kept-running"
+    assert result.verdict == "leaked"
     leaked = [record for record in result.still_running if record.kind == "task"]
     assert leaked and "background_work" in leaked[0].name
     assert result.work[0].outcome == "returned"
+    allowed = await disconnect().arun(apps.leaks_a_task, "GET", "/", allow=["background_work"])
+    assert allowed.passed and allowed.allowed[0].name == "background_work"
 
 
 # Real clocks: work that swallows cancellation never blocks, so a MockClock would never advance.
@@ -124,10 +139,11 @@ async def test_an_error_before_the_disconnect_is_raised_as_is() -> None:
         (apps.start_twice, "send() got 'http.response.start' twice"),
     ],
 )
-async def test_protocol_violations_are_assertion_errors(app: object, message: str) -> None:
-    result = await disconnect().arun(app, "GET", "/", after=0.5, check=False)  # type: ignore[arg-type]
-    assert isinstance(result.app_error, AssertionError)
-    assert str(result.app_error).startswith(message)
+async def test_protocol_violations_fail_the_test_whatever_the_verdict(app: object, message: str) -> None:
+    with pytest.raises(AssertionError) as caught:
+        await disconnect().arun(app, "GET", "/", check=False)  # type: ignore[arg-type]
+    assert str(caught.value).startswith(message)
+    assert "broke the ASGI protocol" in caught.value.__notes__[0]
 
 
 class TestTriggers:

@@ -75,7 +75,8 @@ class TestDiscoverability:
 
     def test_the_fixture_is_documented(self, pytester: pytest.Pytester) -> None:
         result = pytester.runpytest("--fixtures")
-        result.stdout.fnmatch_lines(["disconnect [[]session scope] -- *", "    Drive an ASGI app through a client disconnect*"])
+        result.stdout.fnmatch_lines(
+            ["disconnect [[]session scope] -- *", "    Drive an ASGI app through a client disconnect*"])
 
 
 class TestPrecedence:

@@ -47,8 +47,8 @@ def test_kept_running() -> None:
         "  2.950   send     ... 57 more, the same",
         "  3.000   app      app returned",
         "",
-        "  The app never called receive() after the client left, so it could not learn of the disconnect.",
-        "  send() raised ClientDisconnected 58 times, and the app carried on.",
+        "  send() raised ClientDisconnected 58 times, and the app carried on: it swallowed the OSError "
+        "and never called receive().",
         "  Still running at +0.60 s (the tolerance):",
         "    app: app/events.py:42 in stream -> await sleep(0.05)  [ended at +3.00 s (returned)]",
         "",
@@ -70,11 +70,12 @@ def test_cancelled_resisting_and_late_delivery() -> None:
         "GET /events kept running 5.00 s after http.disconnect (tolerance 0.50 s), "
         "and went on after the harness cancelled it")
     assert failure_message(result).split("\n")[5:14] == [
-        "  The event loop was busy, so http.disconnect reached the app 0.30 s late (at +0.40 s): "
-        "something blocks the loop (time.sleep(), CPU work or blocking I/O in async code).",
+        "  http.disconnect reached the app 0.30 s late (at +0.40 s), because the event loop was busy.",
         "  receive() returned http.disconnect 3 times (first at +0.450 s), but the work went on: "
         "whatever saw it did not stop the work.",
-        "  Some work caught the harness's cancellation and carried on; it is left behind, named below.",
+        "  Some work went on after the harness cancelled the app: it caught the cancellation, or it runs "
+        "where cancellation does not reach (a thread, a process, a task group the app does not own). "
+        "It is named below.",
         "  Still running at +0.60 s (the tolerance):",
         "    app: app.py:3 in spin -> await x()  [left behind, still running]",
         "    task tick: app.py:9 in tick -> await y()  [ended at +5.20 s (cancelled)]",
@@ -127,7 +128,7 @@ def test_every_readme_link_in_a_report_has_a_heading() -> None:
                for heading in re.findall(r"^#+ (.+)$", readme, flags=re.MULTILINE)}
     source = Path(_report.__file__).read_text()
     linked = set(re.findall(r"\{README\}(\w+)", source))
-    assert linked == {"tolerance", "patience", "after"}
+    assert linked == {"tolerance", "patience", "after", "allow"}
     assert linked <= anchors
 
 

@@ -1,0 +1,100 @@
+"""A watchdog thread beside the event loop.
+
+The loop cannot time its own stalls: while an ``async def`` handler calls
+time.sleep(), no timer of the loop's runs. So one daemon thread, shared by all
+scenarios, posts a heartbeat to each watched loop every few milliseconds; a beat
+that runs late means the loop was blocked from when it was posted until it ran,
+and while it is late the thread samples the loop thread's stack to say where.
+The same thread polls the child processes a scenario started (see _processes).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from ._frames import describe_frame, innermost_app_frame
+from ._result import Block
+
+#: How often the watchdog looks, in seconds.
+PERIOD = 0.005
+#: A loop that did not answer for this long counts as blocked.
+BLOCK_NOTICE = 0.05
+
+
+class Watch:
+    """One scenario's loop, as the watchdog sees it."""
+
+    def __init__(self, post: Callable[[Callable[[], None]], None], real_now: Callable[[], float],
+                 on_block: Callable[[Block], None], poll: Callable[[], None]) -> None:
+        self.post = post
+        self.real_now = real_now
+        self.on_block = on_block
+        self.poll = poll
+        self.loop_thread = threading.get_ident()
+        self.pending_since: float | None = None
+        self.where: str | None = None
+        self.closed = False
+
+    def tick(self) -> None:
+        """On the watchdog thread."""
+        self.poll()
+        now = self.real_now()
+        if self.pending_since is None:
+            self.pending_since = now
+            try:
+                self.post(self._beat)
+            except RuntimeError:  # the loop closed under us
+                self.closed = True
+        elif now - self.pending_since >= BLOCK_NOTICE and self.where is None:
+            frame = sys._current_frames().get(self.loop_thread)
+            if frame is not None:
+                self.where = describe_frame(innermost_app_frame(frame))
+
+    def _beat(self) -> None:
+        """On the loop thread: the loop answered."""
+        posted, now = self.pending_since, self.real_now()
+        where, self.where = self.where, None
+        self.pending_since = None
+        if posted is not None and now - posted >= BLOCK_NOTICE and not self.closed:
+            self.on_block(Block(posted, now, where))
+
+
+class _Watchdog:
+    def __init__(self) -> None:
+        self._watches: list[Watch] = []
+        self._lock = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, watch: Watch) -> None:
+        with self._lock:
+            self._watches.append(watch)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="pytest-disconnect watchdog",
+                                                daemon=True)
+                self._thread.start()
+            self._lock.notify()
+
+    def remove(self, watch: Watch) -> None:
+        with self._lock:
+            watch.closed = True
+            if watch in self._watches:
+                self._watches.remove(watch)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._watches:
+                    self._lock.wait()
+                watches = list(self._watches)
+            for watch in watches:
+                try:
+                    watch.tick()
+                except Exception:  # pragma: no cover - a watchdog must never die
+                    pass
+            time.sleep(PERIOD)
+
+
+WATCHDOG = _Watchdog()
