@@ -128,9 +128,15 @@ class _AppRunner:
                             f"{type(awaitable).__name__}, not an awaitable. Is it a WSGI app?"
                         )
                     await awaitable
-                except BaseException as exc:
-                    if self.cancel_scope.cancel_called and isinstance(exc, anyio.get_cancelled_exc_class()):
-                        raise  # the harness's own cancellation: the scope absorbs it
+                except BaseException as exc:  # a server catches everything the app raises
+                    if isinstance(exc, anyio.get_cancelled_exc_class()):
+                        if self.cancel_scope.cancel_called:
+                            raise  # the harness's own cancellation: the scope absorbs it
+                        # Cancellation the app did not catch and the harness did not send:
+                        # something outside the channel stopped it, which proves nothing.
+                        self.cancelled_from_outside = True
+                        self._ended("cancelled from outside the channel")
+                        return
                     self.error = exc  # recorded; KeyboardInterrupt and SystemExit are re-raised later
                     self._ended(f"raised {type(exc).__name__}: {exc}".rstrip(": "))
                     return

@@ -281,7 +281,7 @@ def _current_task() -> object:
 
 def _callable_name(func: object) -> str:
     inner = getattr(func, "func", func)  # functools.partial, as run_in_threadpool makes
-    return str(getattr(inner, "__qualname__", None) or type(inner).__name__)
+    return _name(inner)
 
 
 def _name(coro: object) -> str:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 
 import anyio
+import anyio.from_thread
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -183,3 +185,108 @@ starlette_behind_middleware = Starlette(
 
 def received(messages: list[Message]) -> list[str]:
     return [message["type"] for message in messages]
+
+
+# --- work that cancellation does not reach -------------------------------------------
+
+
+def crunch(seconds: float = WORK) -> None:
+    """Blocking stand-in for CPU work; ignores the world."""
+    time.sleep(seconds)
+
+
+def crunch_cooperatively(seconds: float = WORK) -> None:
+    """Blocking work in slices that stops when the awaiting task is cancelled."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        anyio.from_thread.check_cancelled()
+        time.sleep(0.005)
+
+
+async def _cancel_on_disconnect(receive: Receive, work: Callable[[], Awaitable[object]]) -> None:
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            group.cancel_scope.cancel()
+
+        group.start_soon(watch)
+        await work()
+        group.cancel_scope.cancel()
+
+
+async def thread_outlives_task(scope: Scope, receive: Receive, send: Send) -> None:
+    """Cancels the waiting task on disconnect, but the thread runs on (abandon_on_cancel)."""
+    await _cancel_on_disconnect(receive, lambda: anyio.to_thread.run_sync(crunch, abandon_on_cancel=True))
+
+
+async def thread_stops_cooperatively(scope: Scope, receive: Receive, send: Send) -> None:
+    await _cancel_on_disconnect(receive, lambda: anyio.to_thread.run_sync(crunch_cooperatively))
+
+
+async def executor_thread(scope: Scope, receive: Receive, send: Send) -> None:
+    """asyncio's default executor: the task is cancelled, the thread is not."""
+    import asyncio
+
+    await _cancel_on_disconnect(receive, lambda: asyncio.get_running_loop().run_in_executor(None, crunch))
+
+
+async def leaves_a_child_process(scope: Scope, receive: Receive, send: Send) -> None:
+    """Runs the work in a child process, and forgets it when the client leaves."""
+    import asyncio
+    import sys
+
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", "import time; time.sleep(30)")
+    leaves_a_child_process.pids.append(child.pid)  # type: ignore[attr-defined]
+    await _cancel_on_disconnect(receive, child.wait)
+
+
+leaves_a_child_process.pids = []  # type: ignore[attr-defined]
+
+
+async def kills_its_child_process(scope: Scope, receive: Receive, send: Send) -> None:
+    """The 'nuclear option' done right: kill the child when the client leaves."""
+    import asyncio
+    import sys
+
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", "import time; time.sleep(30)")
+    try:
+        await _cancel_on_disconnect(receive, child.wait)
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+
+
+async def marks_heavy_work(scope: Scope, receive: Receive, send: Send) -> None:
+    """Marks its heavy work in a thread, with heartbeats."""
+    from pytest_disconnect import heartbeat, heavy
+
+    def work() -> None:
+        with heavy("index"):
+            for _ in range(int(WORK / 0.005)):
+                heartbeat()
+                anyio.from_thread.check_cancelled()
+                time.sleep(0.005)
+
+    await _cancel_on_disconnect(receive, lambda: anyio.to_thread.run_sync(work))
+
+
+async def awaits_heavy_helper(scope: Scope, receive: Receive, send: Send) -> None:
+    """Calls a module-level helper a test can mark heavy by its import path."""
+    await _cancel_on_disconnect(receive, heavy_helper)
+
+
+async def heavy_helper() -> None:
+    await anyio.sleep(WORK)
+
+
+async def cancels_itself(scope: Scope, receive: Receive, send: Send) -> None:
+    """Stands in for anything that cancels the app call from outside the channel."""
+    import asyncio
+
+    task = asyncio.current_task()
+    assert task is not None
+    task.cancel()
+    await asyncio.sleep(WORK)

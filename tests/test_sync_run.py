@@ -70,3 +70,24 @@ def test_a_loop_blocked_for_good_fails_in_bounded_time() -> None:
     message = str(caught.value)
     assert message.startswith("GET /hang: the event loop stopped answering for 4.20 s")
     assert "test_sync_run.py" in message and "in hangs -> release.wait(30)" in message
+
+
+def test_a_thread_that_never_returns_fails_in_bounded_time() -> None:
+    """Sync run(): the thread is named and left behind; the next scenario runs normally."""
+    release = threading.Event()
+
+    async def stuck(scope: Scope, receive: Receive, send: Send) -> None:
+        import anyio.to_thread
+
+        await anyio.to_thread.run_sync(release.wait, 60)
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(HandlerKeptRunning) as caught:
+            Disconnect(Settings(tolerance=0.1, patience=0.3)).run(stuck, "GET", "/stuck")
+    finally:
+        release.set()
+    assert time.monotonic() - started < 10
+    assert caught.value.result.verdict == "resisted"
+    assert "thread Event.wait:" in str(caught.value) and "left behind, still running" in str(caught.value)
+    assert Disconnect().run(apps.well_behaved, "GET", "/", after=0.05).passed

@@ -1,0 +1,123 @@
+"""Work that cancellation does not reach: threads, processes, a blocked loop, marked heavy work."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from pytest_disconnect import Disconnect, HandlerKeptRunning, Settings
+from pytest_disconnect._processes import state
+from pytest_disconnect._types import Receive, Scope, Send
+from tests import apps
+
+# Real clocks throughout: a MockClock would jump past threads and processes, which run in real time.
+pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])]
+
+
+def disconnect(**settings: object) -> Disconnect:
+    values: dict[str, object] = {"tolerance": 0.3, "patience": 3.0, **settings}
+    return Disconnect(Settings(**values))  # type: ignore[arg-type]
+
+
+async def test_a_thread_that_outlives_its_task_fails_and_is_named() -> None:
+    with pytest.raises(HandlerKeptRunning) as caught:
+        await disconnect().arun(apps.thread_outlives_task, "GET", "/", after=0.1)
+    result = caught.value.result
+    thread = next(record for record in result.work if record.kind == "thread")
+    assert thread.name == "crunch"
+    assert thread.owner_ended_at is not None and thread.owner_ended_at < 0.3  # the task stopped...
+    assert thread.ended_at is not None and thread.ended_at > 0.8  # ...the thread did not
+    assert result.latency is not None and result.latency > 0.6
+    report = str(caught.value)
+    assert "The task waiting for thread crunch ended at +0.1" in report
+    assert "cancellation does not reach threads" in report
+    assert "thread crunch: tests/apps.py:" in report and "time.sleep(seconds)" in report
+
+
+async def test_a_thread_that_checks_for_cancellation_passes() -> None:
+    result = await disconnect().arun(apps.thread_stops_cooperatively, "GET", "/", after=0.1)
+    assert [record.kind for record in result.work].count("thread") == 1
+    assert result.latency is not None and result.latency < 0.3
+
+
+async def test_a_sync_endpoint_runs_in_a_watched_thread() -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    def report(request: object) -> PlainTextResponse:
+        apps.crunch()
+        return PlainTextResponse("done")
+
+    app = Starlette(routes=[Route("/report", report)])
+    result = await disconnect().arun(app, "GET", "/report", after=0.1, check=False)
+    assert result.verdict == "kept-running"
+    assert [record.name for record in result.work if record.kind == "thread"] == ["report"]
+
+
+async def test_the_default_executor_is_watched(anyio_backend: str) -> None:
+    if anyio_backend != "asyncio":
+        pytest.skip("asyncio's executor")
+    result = await disconnect().arun(apps.executor_thread, "GET", "/", after=0.1, check=False)
+    assert result.verdict == "kept-running"
+    assert [record.name for record in result.work if record.kind == "thread"] == ["crunch"]
+
+
+async def test_a_child_process_left_running_fails_and_is_killed(anyio_backend: str) -> None:
+    if anyio_backend != "asyncio":
+        pytest.skip("the app uses asyncio's subprocess API")
+    apps.leaves_a_child_process.pids.clear()  # type: ignore[attr-defined]
+    result = await disconnect(patience=0.5).arun(apps.leaves_a_child_process, "GET", "/", after=0.1,
+                                                 check=False)
+    assert not result.passed
+    process = next(record for record in result.work if record.kind == "process")
+    pid = apps.leaves_a_child_process.pids[0]  # type: ignore[attr-defined]
+    assert process.name.startswith(f"pid {pid}: ") and "time.sleep(30)" in process.name
+    for _ in range(100):  # the harness killed it; give the kernel a moment to report it
+        if state(pid) != "running":
+            break
+        time.sleep(0.01)
+    assert state(pid) != "running"
+
+
+async def test_a_child_process_killed_on_disconnect_passes(anyio_backend: str) -> None:
+    if anyio_backend != "asyncio":
+        pytest.skip("the app uses asyncio's subprocess API")
+    result = await disconnect().arun(apps.kills_its_child_process, "GET", "/", after=0.1)
+    process = next(record for record in result.work if record.kind == "process")
+    assert process.ended_at is not None and process.ended_at < 0.4
+
+
+async def test_heavy_work_marked_in_the_app_reports_its_fate() -> None:
+    result = await disconnect().arun(apps.marks_heavy_work, "GET", "/", after=0.1)
+    [heavy] = result.heavy
+    assert (heavy.name, heavy.outcome) == ("index", "cancelled")
+    assert heavy.heartbeats > 0 and heavy.ended_at is not None and heavy.ended_at < 0.4
+
+
+async def test_heavy_work_named_by_import_path() -> None:
+    result = await disconnect().arun(apps.awaits_heavy_helper, "GET", "/", after=0.1,
+                                     heavy="tests.apps:heavy_helper")
+    [heavy] = result.heavy
+    assert (heavy.name, heavy.outcome) == ("heavy_helper", "cancelled")
+    assert apps.heavy_helper.__name__ == "heavy_helper" and not hasattr(apps.heavy_helper,
+                                                                        "__pytest_disconnect_heavy__")
+
+
+async def test_cancellation_from_outside_the_channel_is_not_a_pass(anyio_backend: str) -> None:
+    if anyio_backend != "asyncio":
+        pytest.skip("task.cancel() is asyncio's")
+    with pytest.raises(HandlerKeptRunning, match="was cancelled from outside the channel, not by the disconnect"):
+        await disconnect().arun(apps.cancels_itself, "GET", "/", after=0.5)
+
+
+async def test_a_blocked_loop_is_reported_with_where(anyio_backend: str) -> None:
+    async def blocks(scope: Scope, receive: Receive, send: Send) -> None:
+        time.sleep(0.4)  # the bug under test
+
+    result = await disconnect(tolerance=0.1).arun(blocks, "GET", "/", after=0.1, check=False)
+    assert result.verdict == "kept-running"
+    [block] = result.blocks
+    assert block.end - block.start >= 0.3
+    assert block.where is not None and "in blocks -> time.sleep(0.4)" in block.where
