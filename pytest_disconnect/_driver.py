@@ -278,6 +278,7 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
                 with anyio.move_on_after(CANCEL_GRACE):
                     await workset.wait_done()
         finally:
+            watch.flush()
             WATCHDOG.remove(watch)
             if not workset.done:  # cancelled from outside, or resisting: do not leave it running
                 runner.cancel_scope.cancel()

@@ -93,6 +93,7 @@ class WorkSet:
         self._timeline = timeline
         self._new_event = new_event
         self.works: list[Work] = []
+        self._by_task: dict[object, Work] = {}  # tasks are hashable by identity
         self.live = 0
         self._all_done: WaitableEvent | None = None  # made on first wait
         self.on_all_done: Callable[[], None] = lambda: None
@@ -102,7 +103,7 @@ class WorkSet:
         return self.live == 0 and bool(self.works)
 
     def knows(self, task: object) -> bool:
-        return any(work.task is task for work in self.works)
+        return task in self._by_task
 
     def real_now(self) -> float:
         return time.monotonic() - self._real_start
@@ -111,6 +112,8 @@ class WorkSet:
                 kind: WorkKind | None = None) -> Work:
         kind = kind or ("app" if not self.works else "task")
         work = Work(task, coro, name or _name(coro), kind, self.now())
+        if task is not None and kind in ("app", "task"):
+            self._by_task[task] = work
         if self.live == 0 and self._all_done is not None and self._all_done.is_set():
             self._all_done = None  # a late spawn revives the scenario
         self.works.append(work)
@@ -221,8 +224,7 @@ class WorkSet:
                 kill(int(work.task))  # type: ignore[call-overload]
 
     def owner_of_current_task(self) -> Work | None:
-        task = _current_task()
-        return next((work for work in self.works if work.task is task), None)
+        return self._by_task.get(_current_task())
 
     def threaded(self, func: Callable[..., T]) -> Callable[..., T]:
         """Wrap ``func`` to run in a worker thread as watched work of this scenario."""
