@@ -8,6 +8,7 @@ import pytest
 
 from pytest_disconnect import Disconnect, HandlerKeptRunning, Settings
 from pytest_disconnect._processes import state
+from pytest_disconnect._report import section_text
 from pytest_disconnect._types import Receive, Scope, Send
 from tests import apps
 
@@ -121,3 +122,38 @@ async def test_a_blocked_loop_is_reported_with_where(anyio_backend: str) -> None
     [block] = result.blocks
     assert block.end - block.start >= 0.3
     assert block.where is not None and "in blocks -> time.sleep(0.4)" in block.where
+
+
+async def test_a_background_task_can_be_allowed_to_outlive_the_request() -> None:
+    from starlette.applications import Starlette
+    from starlette.background import BackgroundTask
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def send_receipt() -> None:
+        import anyio
+
+        await anyio.sleep(1.0)
+
+    async def order(request: object) -> PlainTextResponse:
+        return PlainTextResponse("ordered", background=BackgroundTask(send_receipt))
+
+    app = Starlette(routes=[Route("/order", order)])
+    judged = await disconnect().arun(app, "GET", "/order", check=False)
+    assert judged.verdict == "kept-running"
+    allowed = await disconnect().arun(app, "GET", "/order", allow=["send_receipt"])
+    assert allowed.passed and [record.kind for record in allowed.allowed] == ["app"]
+    assert "Allowed to outlive the request: app" in section_text(allowed)
+
+
+async def test_work_shielded_from_cancellation_is_named(anyio_backend: str) -> None:
+    async def shields(scope: Scope, receive: Receive, send: Send) -> None:
+        import anyio
+
+        with anyio.CancelScope(shield=True):
+            await anyio.sleep(1.0)
+
+    result = await disconnect(patience=0.4).arun(shields, "GET", "/", check=False)
+    assert result.verdict == "cancelled"  # it ended within the cancel grace, shielded to the last
+    assert result.work[0].ended_at is not None and result.work[0].ended_at >= 0.9
+    assert "in shields -> await anyio.sleep(1.0)" in (result.still_running[0].where or "")
