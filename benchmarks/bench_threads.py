@@ -15,7 +15,6 @@ import statistics
 import time
 from collections.abc import Callable
 
-import anyio.to_thread
 import httpx
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse

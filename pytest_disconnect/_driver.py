@@ -155,11 +155,17 @@ class _AppRunner:
         self.on_end()
 
 
+def restore_patches() -> None:
+    """Undo the run-wide wrappers (the plugin calls this when pytest finishes)."""
+    _threads.uninstall()
+    _processes.uninstall()
+
+
 @contextmanager
 def _watching(backend: str, workset: WorkSet, heavy: tuple[str, ...]) -> Iterator[bool]:
+    _threads.install()
+    _processes.install()
     with ExitStack() as stack:
-        stack.enter_context(_threads.watching_anyio_threads())
-        stack.enter_context(_processes.watching_processes())
         for target in heavy:
             stack.enter_context(_heavy.marking(target))
         if backend == "trio":
@@ -172,7 +178,7 @@ def _watching(backend: str, workset: WorkSet, heavy: tuple[str, ...]) -> Iterato
             from . import _watch_asyncio
 
             loop = asyncio.get_running_loop()
-            stack.enter_context(_threads.watching_executor(loop))
+            _threads.watch_executor(loop)
             yield stack.enter_context(_watch_asyncio.watching(loop))
 
 

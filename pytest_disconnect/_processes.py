@@ -11,14 +11,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Generator
-from contextlib import contextmanager
 from typing import Any
 
 from ._watch import current_workset
 
 _original_init = subprocess.Popen.__init__
-_users = 0
 
 
 def _watched_init(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
@@ -29,18 +26,15 @@ def _watched_init(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> Non
         workset.post(lambda: workset.process_started(pid, command))
 
 
-@contextmanager
-def watching_processes() -> Generator[None, None, None]:
-    global _users
-    if _users == 0:
+def install() -> None:
+    """Wrap Popen.__init__ for the rest of the run (it passes through outside scenarios)."""
+    if subprocess.Popen.__init__ is _original_init:
         subprocess.Popen.__init__ = _watched_init  # type: ignore[method-assign]
-    _users += 1
-    try:
-        yield
-    finally:
-        _users -= 1
-        if _users == 0:
-            subprocess.Popen.__init__ = _original_init  # type: ignore[method-assign]
+
+
+def uninstall() -> None:
+    if subprocess.Popen.__init__ is _watched_init:
+        subprocess.Popen.__init__ = _original_init  # type: ignore[method-assign]
 
 
 def state(pid: int) -> str:

@@ -4,15 +4,15 @@ handlers whose thread runs on (FACTS: 'Threads are where cancellation does not r
 Starlette's run_in_threadpool and FastAPI's sync endpoints look up
 ``anyio.to_thread.run_sync`` at call time, so wrapping that attribute while any
 scenario runs catches them; asyncio.to_thread and loop.run_in_executor go through
-the loop's ``run_in_executor``, wrapped per loop. Outside a scenario both wrappers
-pass straight through.
+the loop's ``run_in_executor``, wrapped once per loop. Outside a scenario both
+wrappers pass straight through.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Generator
-from contextlib import contextmanager
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 import anyio.to_thread
@@ -20,7 +20,6 @@ import anyio.to_thread
 from ._watch import current_workset
 
 _original_run_sync = anyio.to_thread.run_sync
-_users = 0
 
 
 async def _watched_run_sync(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -30,42 +29,35 @@ async def _watched_run_sync(func: Callable[..., Any], *args: Any, **kwargs: Any)
     return await _original_run_sync(func, *args, **kwargs)
 
 
-@contextmanager
-def watching_anyio_threads() -> Generator[None, None, None]:
-    global _users
-    if _users == 0:
+def install() -> None:
+    """Wrap anyio.to_thread.run_sync for the rest of the run (it passes through outside scenarios).
+
+    Installed once rather than per scenario: cheaper, and no race between scenarios
+    running at once on two loops in two threads.
+    """
+    if anyio.to_thread.run_sync is _original_run_sync:
         anyio.to_thread.run_sync = _watched_run_sync  # type: ignore[assignment]
-    _users += 1
-    try:
-        yield
-    finally:
-        _users -= 1
-        if _users == 0 and anyio.to_thread.run_sync is _watched_run_sync:
-            anyio.to_thread.run_sync = _original_run_sync
 
 
-_executor_users: dict[asyncio.AbstractEventLoop, int] = {}
+def uninstall() -> None:
+    if anyio.to_thread.run_sync is _watched_run_sync:
+        anyio.to_thread.run_sync = _original_run_sync
 
 
-@contextmanager
-def watching_executor(loop: asyncio.AbstractEventLoop) -> Generator[None, None, None]:
-    """Shadow ``loop.run_in_executor`` with an instance attribute while scenarios run on it."""
-    if loop not in _executor_users:
-        original = loop.run_in_executor
+_watched_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 
-        def run_in_executor(executor: Any, func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-            workset = current_workset.get()
-            if workset is not None:
-                func = workset.threaded(func)
-            return original(executor, func, *args)
 
-        loop.run_in_executor = run_in_executor  # type: ignore[method-assign,assignment]
-        _executor_users[loop] = 0
-    _executor_users[loop] += 1
-    try:
-        yield
-    finally:
-        _executor_users[loop] -= 1
-        if _executor_users[loop] == 0:
-            del _executor_users[loop]
-            del loop.run_in_executor  # back to the class's method
+def watch_executor(loop: asyncio.AbstractEventLoop) -> None:
+    """Shadow ``loop.run_in_executor`` with an instance attribute, once per loop."""
+    if loop in _watched_loops:
+        return
+    original = loop.run_in_executor
+
+    def run_in_executor(executor: Any, func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        workset = current_workset.get()
+        if workset is not None:
+            func = workset.threaded(func)
+        return original(executor, func, *args)
+
+    loop.run_in_executor = run_in_executor  # type: ignore[method-assign,assignment]
+    _watched_loops.add(loop)

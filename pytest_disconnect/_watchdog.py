@@ -22,6 +22,8 @@ from ._result import Block
 PERIOD = 0.005
 #: A loop that did not answer for this long counts as blocked.
 BLOCK_NOTICE = 0.05
+#: Seconds the watchdog keeps ticking after the last scenario before it sleeps.
+LINGER = 1.0
 
 
 class Watch:
@@ -73,19 +75,26 @@ class Watch:
 
 
 class _Watchdog:
+    """One daemon thread for all scenarios. It lingers a while after the last scenario, so a
+    suite of quick scenarios does not pay a thread wake-up (a GIL hand-off) for each."""
+
     def __init__(self) -> None:
         self._watches: list[Watch] = []
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._idle = True
         self._thread: threading.Thread | None = None
 
     def add(self, watch: Watch) -> None:
         with self._lock:
             self._watches.append(watch)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="pytest-disconnect watchdog",
-                                                daemon=True)
-                self._thread.start()
-            self._lock.notify()
+            idle = self._idle
+        if self._thread is None or not self._thread.is_alive():
+            self._idle = False
+            self._thread = threading.Thread(target=self._run, name="pytest-disconnect watchdog", daemon=True)
+            self._thread.start()
+        elif idle:
+            self._wake.set()
 
     def remove(self, watch: Watch) -> None:
         with self._lock:
@@ -94,11 +103,22 @@ class _Watchdog:
                 self._watches.remove(watch)
 
     def _run(self) -> None:
+        last_busy = time.monotonic()
         while True:
             with self._lock:
-                while not self._watches:
-                    self._lock.wait()
                 watches = list(self._watches)
+            now = time.monotonic()
+            if watches:
+                last_busy = now
+            elif now - last_busy > LINGER:
+                with self._lock:
+                    self._idle = not self._watches
+                if self._idle:
+                    self._wake.wait()
+                    self._wake.clear()
+                    self._idle = False
+                last_busy = time.monotonic()
+                continue
             for watch in watches:
                 try:
                     watch.tick()

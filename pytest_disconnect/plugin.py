@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -30,6 +31,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SETTINGS_KEY] = resolve_config(config)
     except SettingError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    driver = sys.modules.get("pytest_disconnect._driver")
+    if driver is not None:
+        driver.restore_patches()
 
 
 def pytest_report_header(config: pytest.Config) -> str:

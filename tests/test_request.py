@@ -28,7 +28,7 @@ def test_json_bodies_and_chunks() -> None:
     request = Request.build("POST", "/", json={"a": 1})
     assert request.chunks == (b'{"a": 1}',)
     assert (b"content-type", b"application/json") in request.headers
-    assert Request.build("POST", "/", body=[b"a", bytearray(b"b")]).chunks == (b"a", b"b")
+    assert Request.build("POST", "/", body=[b"a", bytearray(b"b")]).chunks == (b"a", b"b")  # type: ignore[list-item]
     assert Request.build("POST", "/", body=[]).chunks == (b"",)
     assert Request.build("POST", "/", body="é").chunks == ("é".encode(),)
 
