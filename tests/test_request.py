@@ -54,7 +54,7 @@ def test_heavy_and_heartbeat_do_nothing_outside_a_scenario() -> None:
 
 @pytest.mark.parametrize("target", ["tests.apps", ":heavy_helper", "tests.apps:"])
 def test_heavy_targets_need_module_and_function(target: str) -> None:
-    with pytest.raises(ValueError, match="expected 'package.module:function'"), marking(target):
+    with pytest.raises(ValueError, match=r"expected 'package\.module:function'"), marking(target):
         pass
 
 
