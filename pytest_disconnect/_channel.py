@@ -84,9 +84,9 @@ class Channel:
         A no-op once the response is complete: uvicorn does not report a disconnect
         then, so the app cannot see one. Returns whether the client left.
         """
-        if self.left or self.response_complete:
-            return self.left
         now = self._now()
+        if self.left or self.answered_by(now if planned is None else min(planned, now)):
+            return self.left
         self.disconnected_at = now if planned is None else min(planned, now)
         self.delivered_at = now
         if self._trigger.kind == "request-chunks":

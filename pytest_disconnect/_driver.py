@@ -132,11 +132,13 @@ class _AppRunner:
                     if isinstance(exc, anyio.get_cancelled_exc_class()):
                         if self.cancel_scope.cancel_called:
                             raise  # the harness's own cancellation: the scope absorbs it
-                        # Cancellation the app did not catch and the harness did not send:
-                        # something outside the channel stopped it, which proves nothing.
-                        self.cancelled_from_outside = True
-                        self._ended("cancelled from outside the channel")
-                        return
+                        if self.channel.first_seen_at is None:
+                            # Cancellation the app did not raise after seeing the disconnect,
+                            # and the harness did not send: it proves nothing.
+                            self.cancelled_from_outside = True
+                            self._ended("cancelled from outside the channel")
+                            return
+                        # else: the app saw the disconnect and stopped by raising it (SSE idiom)
                     self.error = exc  # recorded; KeyboardInterrupt and SystemExit are re-raised later
                     self._ended(f"raised {type(exc).__name__}: {exc}".rstrip(": "))
                     return
@@ -247,13 +249,17 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
             began = start
             if not channel.left and trigger.kind == "time":
                 assert trigger.seconds is not None
-                began = start + trigger.seconds
+                moment = trigger.seconds
+                began = start + moment
                 await waker.wait_until(began)
+                returned_first = runner.returned_at is not None and runner.returned_at < moment
                 if workset.done:
-                    if (workset.stopped_at or 0.0) > trigger.seconds and not channel.answered_by(trigger.seconds):
-                        channel.missed(trigger.seconds)
-                elif not app_left_work_behind():
-                    channel.leave(planned=trigger.seconds)  # a no-op once the response is complete
+                    if (workset.stopped_at or 0.0) > moment and not channel.answered_by(moment):
+                        channel.missed(moment)  # the busy loop never told the app
+                elif not (returned_first and app_left_work_behind()):
+                    # The client left at `moment`, however late the loop gets to it; a no-op
+                    # if the whole response had been sent by then.
+                    channel.leave(planned=moment)
             while not (channel.left or workset.done or app_left_work_behind()):
                 if not await waker.wait_until(began + limit):
                     not_disconnected = True

@@ -40,8 +40,11 @@ def heavy(name: str | None = None) -> Iterator[None]:
         outcome = "cancelled" if _is_cancellation(exc) else f"raised {type(exc).__name__}"
         raise
     finally:
-        _current_heavy.reset(token)
         workset.heavy_ended(work, outcome, on_loop)
+        try:
+            _current_heavy.reset(token)
+        except ValueError:  # a generator resumed in another context (iterate_in_threadpool)
+            pass
 
 
 def heartbeat() -> None:
@@ -63,9 +66,17 @@ def _is_cancellation(exc: BaseException) -> bool:
     return type(exc).__name__ in names or isinstance(exc, GeneratorExit)
 
 
+#: Marked targets: (owner id, attribute) -> [scenarios using it, the original descriptor].
+_marked_targets: dict[tuple[int, str], list[Any]] = {}
+
+
 @contextmanager
 def marking(target: str) -> Generator[None, None, None]:
-    """Wrap the function at ``module:qualname`` in heavy() for the scenario's duration."""
+    """Wrap the function at ``module:qualname`` in heavy() for the scenario's duration.
+
+    Only calls that look the name up at call time are caught (``module.func()`` or a
+    bare ``func()`` inside that module), not a copy taken by ``from module import func``.
+    """
     module_name, _, qualname = target.partition(":")
     if not module_name or not qualname:
         raise ValueError(f"heavy={target!r}: expected 'package.module:function'")
@@ -73,17 +84,28 @@ def marking(target: str) -> Generator[None, None, None]:
     *path, attribute = qualname.split(".")
     for part in path:
         owner = getattr(owner, part)
-    original = getattr(owner, attribute)
-    if getattr(original, "__pytest_disconnect_heavy__", False):  # already marked by another scenario
-        yield
-        return
-    wrapper = _marked(original, qualname)
-    setattr(owner, attribute, wrapper)
+    key = (id(owner), attribute)
+    entry = _marked_targets.get(key)
+    if entry is None:  # the first scenario to mark it; later ones share the wrapper
+        raw = vars(owner)[attribute]  # the descriptor itself: staticmethod, classmethod
+        entry = _marked_targets[key] = [0, raw]
+        setattr(owner, attribute, _rewrap(raw, qualname))
+    entry[0] += 1
     try:
         yield
     finally:
-        if getattr(owner, attribute) is wrapper:
-            setattr(owner, attribute, original)
+        entry[0] -= 1
+        if entry[0] == 0:
+            del _marked_targets[key]
+            setattr(owner, attribute, entry[1])
+
+
+def _rewrap(raw: Any, name: str) -> Any:
+    if isinstance(raw, staticmethod):
+        return staticmethod(_marked(raw.__func__, name))
+    if isinstance(raw, classmethod):
+        return classmethod(_marked(raw.__func__, name))
+    return _marked(raw, name)
 
 
 def _marked(func: Callable[..., Any], name: str) -> Callable[..., Any]:
@@ -103,6 +125,5 @@ def _marked(func: Callable[..., Any], name: str) -> Callable[..., Any]:
                 return func(*args, **kwargs)
 
         wrapper = sync_wrapper
-    wrapper.__pytest_disconnect_heavy__ = True
     return wrapper  # type: ignore[no-any-return]
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 from typing import Any
 
-from ._watch import current_workset
+from ._watch import current_workset, post_quietly
 
 _original_init = subprocess.Popen.__init__
 
@@ -23,7 +24,10 @@ def _watched_init(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> Non
     workset = current_workset.get()
     if workset is not None:
         pid, command = self.pid, _command_line(self.args)
-        workset.post(lambda: workset.process_started(pid, command))
+        if threading.get_ident() == workset.loop_thread:
+            workset.process_started(pid, command)  # now: a post could arrive after the verdict
+        else:
+            post_quietly(workset.post, lambda: workset.process_started(pid, command))
 
 
 def install() -> None:

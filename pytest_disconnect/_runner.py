@@ -54,6 +54,9 @@ def run_in_loop_thread(main: Callable[[], Awaitable[T]], *, backend: Backend, bo
     try:
         ok, value = box.get(timeout=bound)
     except queue.Empty:
+        from ._watchdog import WATCHDOG
+
+        WATCHDOG.forget_thread(thread.ident or -1)
         frame = sys._current_frames().get(thread.ident or -1)
         where = describe_frame(innermost_app_frame(frame)) if frame is not None else "(unknown)"
         raise EventLoopBlocked(

@@ -24,9 +24,13 @@ _original_run_sync = anyio.to_thread.run_sync
 
 async def _watched_run_sync(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     workset = current_workset.get()
-    if workset is not None:
-        func = workset.threaded(func)
-    return await _original_run_sync(func, *args, **kwargs)
+    if workset is None:
+        return await _original_run_sync(func, *args, **kwargs)
+    wrapped, never_started = workset.threaded(func)
+    try:
+        return await _original_run_sync(wrapped, *args, **kwargs)
+    finally:
+        never_started()
 
 
 def install() -> None:
@@ -55,9 +59,12 @@ def watch_executor(loop: asyncio.AbstractEventLoop) -> None:
 
     def run_in_executor(executor: Any, func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         workset = current_workset.get()
-        if workset is not None:
-            func = workset.threaded(func)
-        return original(executor, func, *args)
+        if workset is None:
+            return original(executor, func, *args)
+        wrapped, never_started = workset.threaded(func)
+        future = original(executor, wrapped, *args)
+        future.add_done_callback(lambda _: never_started())
+        return future
 
     loop.run_in_executor = run_in_executor  # type: ignore[method-assign,assignment]
     _watched_loops.add(loop)

@@ -117,7 +117,8 @@ class WorkSet:
         if self.live == 0 and self._all_done is not None and self._all_done.is_set():
             self._all_done = None  # a late spawn revives the scenario
         self.works.append(work)
-        if kind != "app" and self._allow and work.name in self._allow:
+        if kind != "app" and self._allow and (
+                work.name in self._allow or kind == "process" and any(name in work.name for name in self._allow)):
             work.allowed = True
         else:
             self.live += 1
@@ -129,7 +130,7 @@ class WorkSet:
             return self.started(None, None, name, "heavy")
         work = Work(None, None, name, "heavy", self.real_now())
         work.thread_ident = threading.get_ident()
-        _post_quietly(self.post, lambda: self._adopt(work))
+        post_quietly(self.post, lambda: self._adopt(work))
         return work
 
     def heavy_ended(self, work: Work, outcome: str, on_loop: bool) -> None:
@@ -137,7 +138,7 @@ class WorkSet:
             self.ended(work, outcome)
         else:
             ended = self.real_now()
-            _post_quietly(self.post, lambda: self.ended(work, outcome, at=ended))
+            post_quietly(self.post, lambda: self.ended(work, outcome, at=ended))
 
     def _adopt(self, work: Work) -> None:
         self.works.append(work)
@@ -198,6 +199,13 @@ class WorkSet:
         for work in self.running():
             work.locate()
             self.allow_by_stack(work)
+        for work in self.works:  # a task only waiting for an allowed thread is allowed too
+            owner = work.owner
+            if work.allowed and owner is not None and owner.ended_at is None and not owner.allowed:
+                owner.allowed = True
+                self.live -= 1
+                if self.live == 0:
+                    self._finish()
 
     def process_started(self, pid: int, command: str) -> None:
         """On the loop: a child process the request started (see _processes)."""
@@ -213,7 +221,7 @@ class WorkSet:
                 now_state = state(int(work.task))  # type: ignore[call-overload]
                 if now_state != "running":
                     work.outcome = "exited, not reaped yet" if now_state == "exited" else "exited"
-                    _post_quietly(self.post, functools.partial(self.ended, work, "", at=self.real_now()))
+                    post_quietly(self.post, functools.partial(self.ended, work, "", at=self.real_now()))
 
     def kill_processes(self) -> None:
         """Kill child processes still running: none may outlive the test."""
@@ -226,12 +234,22 @@ class WorkSet:
     def owner_of_current_task(self) -> Work | None:
         return self._by_task.get(_current_task())
 
-    def threaded(self, func: Callable[..., T]) -> Callable[..., T]:
-        """Wrap ``func`` to run in a worker thread as watched work of this scenario."""
+    def threaded(self, func: Callable[..., T]) -> tuple[Callable[..., T], Callable[[], None]]:
+        """Wrap ``func`` to run in a worker thread as watched work of this scenario.
+
+        Also returns ``never_started``, to call (on the loop) once the caller stopped
+        waiting: a call cancelled before its thread began must not count as running.
+        """
         work = self.started(None, None, _callable_name(func), "thread")
         work.owner = self.owner_of_current_task()
+        began = threading.Event()
+
+        def never_started() -> None:
+            if not began.is_set():
+                self.ended(work, "never started: the call was cancelled first")
 
         def in_thread(*args: object, **kwargs: object) -> T:
+            began.set()
             work.thread_ident = threading.get_ident()
             outcome = "returned"
             try:
@@ -241,9 +259,9 @@ class WorkSet:
                 raise
             finally:
                 ended = self.real_now()
-                _post_quietly(self.post, lambda: self.ended(work, outcome, at=ended))
+                post_quietly(self.post, lambda: self.ended(work, outcome, at=ended))
 
-        return in_thread
+        return in_thread, never_started
 
 
 def _stack_names(work: Work) -> set[str]:
@@ -260,7 +278,7 @@ def _stack_names(work: Work) -> set[str]:
     return names
 
 
-def _post_quietly(post: Callable[[Callable[[], None]], None], callback: Callable[[], None]) -> None:
+def post_quietly(post: Callable[[Callable[[], None]], None], callback: Callable[[], None]) -> None:
     try:
         post(callback)
     except RuntimeError:  # the loop is closed: the scenario was decided and abandoned
@@ -283,6 +301,8 @@ def _current_task() -> object:
 
 def _callable_name(func: object) -> str:
     inner = getattr(func, "func", func)  # functools.partial, as run_in_threadpool makes
+    if getattr(inner, "__qualname__", "") == "Context.run":  # asyncio.to_thread's partial(ctx.run, f)
+        inner = getattr(func, "args", (inner,))[0]
     return _name(inner)
 
 

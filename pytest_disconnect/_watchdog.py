@@ -88,13 +88,20 @@ class _Watchdog:
     def add(self, watch: Watch) -> None:
         with self._lock:
             self._watches.append(watch)
-            idle = self._idle
-        if self._thread is None or not self._thread.is_alive():
-            self._idle = False
-            self._thread = threading.Thread(target=self._run, name="pytest-disconnect watchdog", daemon=True)
-            self._thread.start()
-        elif idle:
-            self._wake.set()
+            if self._thread is None or not self._thread.is_alive():
+                self._idle = False
+                self._thread = threading.Thread(target=self._run, name="pytest-disconnect watchdog",
+                                                daemon=True)
+                self._thread.start()
+            elif self._idle:
+                self._wake.set()
+
+    def forget_thread(self, loop_thread: int) -> None:
+        """Drop the watches of a loop thread given up on (its driver will never remove them)."""
+        with self._lock:
+            for watch in [watch for watch in self._watches if watch.loop_thread == loop_thread]:
+                watch.closed = True
+                self._watches.remove(watch)
 
     def remove(self, watch: Watch) -> None:
         with self._lock:

@@ -60,6 +60,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     shared._bind(settings, reporter(item))
 
 
+@pytest.hookimpl(trylast=True)  # after fixture finalizers, which may still call run()
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     shared = item.config.stash.get(SHARED_KEY, None)
     if shared is not None:

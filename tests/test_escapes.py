@@ -102,8 +102,7 @@ async def test_heavy_work_named_by_import_path() -> None:
                                      heavy="tests.apps:heavy_helper")
     [heavy] = result.heavy
     assert (heavy.name, heavy.outcome) == ("heavy_helper", "cancelled")
-    assert apps.heavy_helper.__name__ == "heavy_helper" and not hasattr(apps.heavy_helper,
-                                                                        "__pytest_disconnect_heavy__")
+    assert not hasattr(apps.heavy_helper, "__wrapped__")  # restored after the scenario
 
 
 async def test_cancellation_from_outside_the_channel_is_not_a_pass(anyio_backend: str) -> None:
@@ -157,3 +156,98 @@ async def test_work_shielded_from_cancellation_is_named(anyio_backend: str) -> N
     assert result.verdict == "cancelled"  # it ended within the cancel grace, shielded to the last
     assert result.work[0].ended_at is not None and result.work[0].ended_at >= 0.9
     assert "in shields -> await anyio.sleep(1.0)" in (result.still_running[0].where or "")
+
+
+async def test_a_sync_generator_stream_stops_without_phantom_threads() -> None:
+    """B5: Starlette runs each next() in a thread; calls cancelled before starting are not 'running'."""
+    from collections.abc import Iterator
+
+    from starlette.applications import Starlette
+    from starlette.responses import StreamingResponse
+    from starlette.routing import Route
+
+    def rows() -> Iterator[bytes]:
+        for _ in range(200):
+            time.sleep(0.005)
+            yield b"row\n"
+
+    async def export(request: object) -> StreamingResponse:
+        return StreamingResponse(rows())
+
+    app = Starlette(routes=[Route("/export", export)])
+    result = await disconnect(server="asgi-2.4").arun(app, "GET", "/export", after=0.1)
+    assert result.verdict == "stopped"
+    assert all(record.ended_at is not None for record in result.work)
+
+
+async def test_a_disconnect_during_a_blocked_loop_is_not_forgotten() -> None:
+    async def blocks_then_finishes_slowly(scope: Scope, receive: Receive, send: Send) -> None:
+        import anyio
+
+        time.sleep(0.5)  # the client leaves at 0.1, while the loop is blocked
+        await apps.respond(send)
+        await anyio.sleep(0.01)
+
+    result = await disconnect(tolerance=0.1).arun(blocks_then_finishes_slowly, "GET", "/", after=0.1,
+                                                  check=False)
+    assert result.verdict == "kept-running"
+    assert result.disconnected_at == pytest.approx(0.1)
+
+
+async def test_raising_cancellation_after_seeing_the_disconnect_is_a_normal_stop(anyio_backend: str) -> None:
+    if anyio_backend != "asyncio":
+        pytest.skip("asyncio.CancelledError")
+
+    async def sse(scope: Scope, receive: Receive, send: Send) -> None:
+        import asyncio
+
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        raise asyncio.CancelledError  # a common SSE idiom
+
+    result = await disconnect().arun(sse, "GET", "/events", after=0.1)
+    assert result.verdict == "stopped"
+
+
+async def test_heavy_in_a_sync_generator() -> None:
+    from collections.abc import Iterator
+
+    from starlette.applications import Starlette
+    from starlette.responses import StreamingResponse
+    from starlette.routing import Route
+
+    from pytest_disconnect import heavy
+
+    def rows() -> Iterator[bytes]:
+        with heavy("rows"):
+            yield b"a"
+            yield b"b"
+
+    async def export(request: object) -> StreamingResponse:
+        return StreamingResponse(rows())
+
+    app = Starlette(routes=[Route("/export", export)])
+    result = await disconnect().arun(app, "GET", "/export", after="never")
+    assert result.app_error is None
+    assert [(record.name, record.outcome) for record in result.heavy] == [("rows", "finished")]
+
+
+async def test_a_child_process_started_on_trio_is_watched(anyio_backend: str) -> None:
+    import subprocess
+    import sys
+
+    children: list[subprocess.Popen[bytes]] = []
+
+    async def starts_and_returns(scope: Scope, receive: Receive, send: Send) -> None:
+        children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]))
+
+    result = await disconnect(patience=0.3).arun(starts_and_returns, "GET", "/", check=False)
+    children[0].wait(5)  # reap the child the harness killed
+    assert result.verdict in ("leaked", "cancelled")
+    [process] = [record for record in result.work if record.kind == "process"]
+    pid = int(process.name.split()[1].rstrip(":"))
+    for _ in range(100):
+        if state(pid) != "running":
+            break
+        time.sleep(0.01)
+    assert state(pid) != "running"

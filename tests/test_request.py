@@ -64,7 +64,20 @@ def test_marking_restores_the_function() -> None:
     original = apps.heavy_helper
     with marking("tests.apps:heavy_helper"):
         assert apps.heavy_helper is not original
-        with marking("tests.apps:heavy_helper"):  # nested: marked once
-            pass
-        assert getattr(apps.heavy_helper, "__pytest_disconnect_heavy__", False)
+        marked = apps.heavy_helper
+        with marking("tests.apps:heavy_helper"):  # a second scenario shares the wrapper
+            assert apps.heavy_helper is marked
+        assert apps.heavy_helper is marked  # still marked for the first one
     assert apps.heavy_helper is original
+
+
+class Reports:
+    @staticmethod
+    def build() -> str:
+        return "report"
+
+
+def test_marking_a_staticmethod_keeps_it_static() -> None:
+    with marking("tests.test_request:Reports.build"):
+        assert Reports.build() == "report"
+    assert isinstance(vars(Reports)["build"], staticmethod) and Reports.build() == "report"
