@@ -118,7 +118,7 @@ class WorkSet:
             self._all_done = None  # a late spawn revives the scenario
         self.works.append(work)
         if kind != "app" and self._allow and (
-                work.name in self._allow or kind == "process" and any(name in work.name for name in self._allow)):
+                work.name in self._allow or (kind == "process" and any(name in work.name for name in self._allow))):
             work.allowed = True
         else:
             self.live += 1
