@@ -171,7 +171,9 @@ async def process_killed(request: Request) -> dict[str, int | None] | None:
 
 @app.get("/blocks-loop")
 async def blocks_loop() -> dict[str, str]:
-    time.sleep(BLOCK)  # BUG: blocks the event loop; nothing else runs, the disconnect waits
+    # BUG: a blocking call in async code holds the event loop: nothing else runs, and the
+    # disconnect cannot be delivered until it returns. (The report quotes the next line.)
+    time.sleep(BLOCK)
     return {"result": "done"}
 
 

@@ -223,6 +223,7 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
     channel = Channel(request, profile=PROFILES[settings.server], trigger=trigger, now=now,
                       timeline=timeline, on_leave=waker.set, new_event=hooks.new_event)
     runner = _AppRunner(app, request, settings, channel, timeline, workset, on_end=waker.set)
+    workset.response_complete_at = lambda: channel.response_complete_at
     blocks: list[Block] = []
 
     def on_block(block: Block) -> None:

@@ -63,7 +63,7 @@ def innermost_app_frame(frame: FrameType) -> FrameType:
 
 def describe_frame(frame: FrameType) -> str:
     filename = frame.f_code.co_filename
-    line = linecache.getline(filename, frame.f_lineno).strip()
+    line = linecache.getline(filename, frame.f_lineno).strip().split("  #", 1)[0]  # no inline comment
     location = f"{_short_path(filename)}:{frame.f_lineno} in {frame.f_code.co_name}"
     return f"{location} -> {line}" if line else location
 

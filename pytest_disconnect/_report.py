@@ -150,6 +150,10 @@ def likely_cause(result: DisconnectResult) -> str:
             until = "is still running" if record.ended_at is None else f"ran until +{record.ended_at:.2f} s"
             sentences.append(f"The task waiting for thread {record.name} ended at +{record.owner_ended_at:.2f} s, "
                              f"but the thread {until}: cancellation does not reach threads.")
+    for record in result.work:
+        if record.kind == "process" and (record.ended_at is None or record.ended_at > gone + result.settings.tolerance):
+            sentences.append(f"The app left child process {record.name.split(':')[0]} running: kill it and "
+                             "wait for it when the client leaves (the harness killed it at the watch limit).")
     if result.verdict == "resisted":
         sentences.append("Some work went on after the harness cancelled the app: it caught the "
                          "cancellation, or it runs where cancellation does not reach (a thread, a "

@@ -97,6 +97,9 @@ class WorkSet:
         self.live = 0
         self._all_done: WaitableEvent | None = None  # made on first wait
         self.on_all_done: Callable[[], None] = lambda: None
+        #: When the app sent its whole response, if it did (the driver points this at the channel).
+        self.response_complete_at: Callable[[], float | None] = lambda: None
+        self.done_at: float | None = None
 
     @property
     def done(self) -> bool:
@@ -171,6 +174,7 @@ class WorkSet:
             self._finish()
 
     def _finish(self) -> None:
+        self.done_at = self.now()
         if self._all_done is not None:
             self._all_done.set()
         self.on_all_done()
@@ -187,8 +191,11 @@ class WorkSet:
         """When the last judged work ended (allowed work does not count)."""
         if not self.done:
             return None
+        # With every piece allowed (an app whose BackgroundTask may run on), the judged part
+        # ended with the response.
+        fallback = self.response_complete_at() or self.done_at
         return max((work.ended_at for work in self.works if work.ended_at is not None and not work.allowed),
-                   default=0.0)
+                   default=fallback)
 
     def running(self) -> list[Work]:
         """Judged work still running."""
@@ -199,9 +206,10 @@ class WorkSet:
         for work in self.running():
             work.locate()
             self.allow_by_stack(work)
-        for work in self.works:  # a task only waiting for an allowed thread is allowed too
+        for work in self.works:  # a task only waiting for an allowed thread is allowed too...
             owner = work.owner
-            if work.allowed and owner is not None and owner.ended_at is None and not owner.allowed:
+            if work.allowed and owner is not None and owner.ended_at is None and not owner.allowed and (
+                    owner.kind != "app" or self.response_complete_at() is not None):  # ...the app only after its response
                 owner.allowed = True
                 self.live -= 1
                 if self.live == 0:
@@ -303,6 +311,9 @@ def _callable_name(func: object) -> str:
     inner = getattr(func, "func", func)  # functools.partial, as run_in_threadpool makes
     if getattr(inner, "__qualname__", "") == "Context.run":  # asyncio.to_thread's partial(ctx.run, f)
         inner = getattr(func, "args", (inner,))[0]
+    wrapped = getattr(func, "keywords", {}).get("function")  # FastAPI's _run_sync_endpoint(function=...)
+    if callable(wrapped):
+        inner = wrapped
     return _name(inner)
 
 

@@ -251,3 +251,18 @@ async def test_a_child_process_started_on_trio_is_watched(anyio_backend: str) ->
             break
         time.sleep(0.01)
     assert state(pid) != "running"
+
+
+async def test_allowing_a_def_endpoints_thread_does_not_allow_the_request_itself() -> None:
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/report")
+    def report() -> dict[str, str]:
+        apps.crunch()
+        return {}
+
+    result = await disconnect().arun(app, "GET", "/report", after=0.1, allow=["report"], check=False)
+    assert [record.name for record in result.work if record.kind == "thread"][0] == "report"
+    assert result.verdict == "kept-running"  # the thread is allowed; the app waiting for it is not
