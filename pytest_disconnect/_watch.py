@@ -206,10 +206,12 @@ class WorkSet:
         for work in self.running():
             work.locate()
             self.allow_by_stack(work)
-        for work in self.works:  # a task only waiting for an allowed thread is allowed too...
+        # A task only waiting for an allowed thread is allowed too; the app call only once its
+        # response is complete (a BackgroundTask), never while the client still waits for it.
+        for work in self.works:
             owner = work.owner
             if work.allowed and owner is not None and owner.ended_at is None and not owner.allowed and (
-                    owner.kind != "app" or self.response_complete_at() is not None):  # ...the app only after its response
+                    owner.kind != "app" or self.response_complete_at() is not None):
                 owner.allowed = True
                 self.live -= 1
                 if self.live == 0:
