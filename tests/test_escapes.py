@@ -264,5 +264,5 @@ async def test_allowing_a_def_endpoints_thread_does_not_allow_the_request_itself
         return {}
 
     result = await disconnect().arun(app, "GET", "/report", after=0.1, allow=["report"], check=False)
-    assert [record.name for record in result.work if record.kind == "thread"][0] == "report"
+    assert next(record.name for record in result.work if record.kind == "thread") == "report"
     assert result.verdict == "kept-running"  # the thread is allowed; the app waiting for it is not
