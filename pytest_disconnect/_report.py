@@ -66,7 +66,7 @@ def failure_message(result: DisconnectResult) -> str:
 
 
 def section_text(result: DisconnectResult) -> str:
-    """The 'disconnect' report section (shown with -rA and in JUnit XML)."""
+    """The 'disconnect' report section (shown with -rA)."""
     if not result.passed:
         return failure_message(result)
     return "\n".join([headline(result), "", *timeline_lines(result), *_heavy_lines(result),
