@@ -38,9 +38,8 @@ async def read_body(receive: Receive) -> bytes:
             return body
 
 
-async def well_behaved(scope: Scope, receive: Receive, send: Send) -> None:
-    """Reads the body, then races the work against receive(); stops when the client leaves."""
-    await read_body(receive)
+async def _cancel_on_disconnect(receive: Receive, work: Callable[[], Awaitable[object]]) -> None:
+    """Run ``work``; cancel it as soon as receive() says the client left."""
     async with anyio.create_task_group() as group:
 
         async def watch() -> None:
@@ -49,8 +48,14 @@ async def well_behaved(scope: Scope, receive: Receive, send: Send) -> None:
             group.cancel_scope.cancel()
 
         group.start_soon(watch)
-        await anyio.sleep(WORK)
+        await work()
         group.cancel_scope.cancel()
+
+
+async def well_behaved(scope: Scope, receive: Receive, send: Send) -> None:
+    """Reads the body, then races the work against receive(); stops when the client leaves."""
+    await read_body(receive)
+    await _cancel_on_disconnect(receive, lambda: anyio.sleep(WORK))
     await respond(send)
 
 
@@ -201,19 +206,6 @@ def crunch_cooperatively(seconds: float = WORK) -> None:
     while time.monotonic() < deadline:
         anyio.from_thread.check_cancelled()
         time.sleep(0.005)
-
-
-async def _cancel_on_disconnect(receive: Receive, work: Callable[[], Awaitable[object]]) -> None:
-    async with anyio.create_task_group() as group:
-
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            group.cancel_scope.cancel()
-
-        group.start_soon(watch)
-        await work()
-        group.cancel_scope.cancel()
 
 
 async def thread_outlives_task(scope: Scope, receive: Receive, send: Send) -> None:
