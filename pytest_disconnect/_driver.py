@@ -243,8 +243,8 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
 
     with _watching(backend, workset, heavy) as tracked:
         WATCHDOG.add(watch)
-        hooks.spawn(workset, runner.run, f"pytest-disconnect: {request.target}", tracked)
         try:
+            hooks.spawn(workset, runner.run, f"pytest-disconnect: {request.target}", tracked)
             # Phase 1: until the client leaves (and the app can see it), the work ends, or the
             # app returns leaving work behind.
             began = start
