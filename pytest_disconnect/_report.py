@@ -60,7 +60,7 @@ def failure_message(result: DisconnectResult) -> str:
     cause = likely_cause(result)
     if cause:
         parts += [f"  {cause}"]
-    parts += _running_lines(result) + _heavy_lines(result) + _allowed_lines(result)
+    parts += _running_lines(result) + _heavy_lines(result) + _allowed_lines(result) + _poll_lines(result)
     parts += ["", f"  {result.settings.describe()}", f"  {_advice(result)}"]
     return "\n".join(parts)
 
@@ -70,7 +70,7 @@ def section_text(result: DisconnectResult) -> str:
     if not result.passed:
         return failure_message(result)
     return "\n".join([headline(result), "", *timeline_lines(result), *_heavy_lines(result),
-                      *_allowed_lines(result), "", f"  {result.settings.describe()}"])
+                      *_allowed_lines(result), *_poll_lines(result), "", f"  {result.settings.describe()}"])
 
 
 def timeline_lines(result: DisconnectResult) -> list[str]:
@@ -211,6 +211,20 @@ def _heavy_lines(result: DisconnectResult) -> list[str]:
         beats = f"; {record.heartbeats} heartbeats" if record.heartbeats else ""
         lines.append(f"  Heavy work {record.name}: {fate}{beats}")
     return lines
+
+
+#: receive() calls per second above which the app is busy-polling (a real wait makes a handful).
+BUSY_POLL_RATE = 1000.0
+
+
+def _poll_lines(result: DisconnectResult) -> list[str]:
+    """A notice, not a failure: a poll loop stops in time but keeps a core busy meanwhile."""
+    span = max((record.ended_at or 0.0) for record in result.work) if result.work else 0.0
+    if result.receive_calls < 100 or span <= 0 or result.receive_calls / span < BUSY_POLL_RATE:
+        return []
+    return [f"  Busy-polling: receive() was called {result.receive_calls:,} times in {span:.2f} s "
+            f"({result.receive_calls / span:,.0f}/s), which keeps a core busy; wait in a task that "
+            "awaits receive() until http.disconnect instead (README.md#busy-polling)."]
 
 
 def _allowed_lines(result: DisconnectResult) -> list[str]:

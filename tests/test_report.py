@@ -97,6 +97,15 @@ def test_passing_headlines_and_section() -> None:
     assert section_text(KEPT_RUNNING) == failure_message(KEPT_RUNNING)
 
 
+def test_busy_polling_is_noticed_on_passing_runs_too() -> None:
+    stopped = replace(KEPT_RUNNING, stopped_at=0.5, verdict="stopped", receive_calls=20_000,
+                      work=(replace(KEPT_RUNNING.work[0], ended_at=0.5),))
+    assert section_text(stopped).split("\n")[-3] == (
+        "  Busy-polling: receive() was called 20,000 times in 0.50 s (40,000/s), which keeps a core busy; "
+        "wait in a task that awaits receive() until http.disconnect instead (README.md#busy-polling).")
+    assert "Busy-polling" not in section_text(replace(stopped, receive_calls=50))
+
+
 def test_not_disconnected() -> None:
     settings = replace(SETTINGS, after=Trigger.after_response_start())
     result = replace(KEPT_RUNNING, settings=settings, disconnected_at=None, delivered_at=None,
@@ -129,6 +138,7 @@ def test_every_readme_link_in_a_report_has_a_heading() -> None:
     source = Path(_report.__file__).read_text()
     linked = set(re.findall(r"\{README\}(\w+)", source))
     assert linked == {"tolerance", "patience", "after", "allow"}
+    assert "busy-polling" in anchors
     assert linked <= anchors
 
 
