@@ -1,5 +1,9 @@
 """pytest-disconnect: check that your ASGI app stops working when the client leaves."""
 
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
+
 from ._errors import (
     ClientDisconnected,
     DisconnectError,
@@ -8,12 +12,30 @@ from ._errors import (
     NotAnASGIApp,
     SettingError,
 )
-from ._fixture import Disconnect
-from ._heavy import heartbeat, heavy
 from ._result import Block, DisconnectResult, Event, Timeline, WorkRecord
 from ._servers import PROFILES, ServerProfile
 from ._settings import Settings
 from ._trigger import Trigger
+
+if _TYPE_CHECKING:
+    from ._fixture import Disconnect
+    from ._heavy import heartbeat, heavy
+
+# Loaded on first use: pytest imports this package to load the plugin, and the driver
+# (anyio, asyncio, the watchdog) is not needed until a test asks for it.
+_LAZY = {"Disconnect": "._fixture", "heartbeat": "._heavy", "heavy": "._heavy"}
+
+
+def __getattr__(name: str) -> _Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 __version__ = "0.1.0"
 

@@ -143,10 +143,20 @@ def test_every_readme_link_in_a_report_has_a_heading() -> None:
 
 
 def test_public_names() -> None:
-    public = {name for name, value in vars(pytest_disconnect).items()
-              if name.isidentifier() and not name.startswith("_") and not isinstance(value, ModuleType)}
+    public = {name for name in dir(pytest_disconnect)
+              if name.isidentifier() and not name.startswith("_")
+              and not isinstance(getattr(pytest_disconnect, name), ModuleType)}
     public.add("__version__")
     assert sorted(pytest_disconnect.__all__) == sorted(public)
+
+
+def test_loading_the_plugin_leaves_the_driver_unimported() -> None:
+    import subprocess
+    import sys
+
+    code = "import pytest_disconnect.plugin, sys; print('pytest_disconnect._driver' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
 
 
 @pytest.mark.parametrize("name", pytest_disconnect.__all__)
