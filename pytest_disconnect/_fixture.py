@@ -89,6 +89,9 @@ class Disconnect:
         result = await drive(app, request, settings, **_extras(allow, heavy))
         return self._finish(result, check)
 
+    def __repr__(self) -> str:
+        return f"<disconnect fixture: {self.settings.describe()}>"
+
     def _bind(self, settings: Settings, on_result: Callable[[DisconnectResult], None] | None) -> None:
         """Point the plugin's shared object at the next test (called at each test's setup)."""
         self.settings = settings

@@ -88,8 +88,9 @@ def marking(target: str) -> Generator[None, None, None]:
     entry = _marked_targets.get(key)
     if entry is None:  # the first scenario to mark it; later ones share the wrapper
         raw = vars(owner)[attribute]  # the descriptor itself: staticmethod, classmethod
+        wrapper = _rewrap(raw, qualname)
         entry = _marked_targets[key] = [0, raw]
-        setattr(owner, attribute, _rewrap(raw, qualname))
+        setattr(owner, attribute, wrapper)
     entry[0] += 1
     try:
         yield
@@ -101,6 +102,10 @@ def marking(target: str) -> Generator[None, None, None]:
 
 
 def _rewrap(raw: Any, name: str) -> Any:
+    func = getattr(raw, "__func__", raw)
+    if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+        raise TypeError(f"heavy={name!r} is a generator function: its work runs after the call "
+                        "returns, so it cannot be marked from outside; use `with heavy():` inside it")
     if isinstance(raw, staticmethod):
         return staticmethod(_marked(raw.__func__, name))
     if isinstance(raw, classmethod):

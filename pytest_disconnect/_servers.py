@@ -19,6 +19,7 @@ class ServerProfile:
     summary: str
 
 
+#: The server behaviours ``server=`` chooses from, by name.
 PROFILES: dict[str, ServerProfile] = {
     profile.name: profile
     for profile in (

@@ -71,7 +71,7 @@ class OptionSpec(Generic[T]):
 
 OPTIONS: tuple[OptionSpec[object], ...] = (
     OptionSpec("after", f"when the client leaves: {TRIGGER_SYNTAX} (default: body-read, as soon as "
-               "the app has read the request body)", "SECONDS", parse_trigger, DEFAULT_AFTER),
+               "the app has read the request body)", "SECONDS|EVENT", parse_trigger, DEFAULT_AFTER),
     OptionSpec("tolerance", "seconds the app's work may run on after the disconnect "
                f"(default: {DEFAULT_TOLERANCE:g})", "SECONDS", _parse_seconds, DEFAULT_TOLERANCE),
     OptionSpec("patience", "seconds after the disconnect to keep watching work that overran "

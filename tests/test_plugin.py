@@ -54,7 +54,7 @@ class TestDiscoverability:
         result = pytester.runpytest("--help")
         result.stdout.fnmatch_lines([
             "disconnect: check that ASGI apps stop working when the client leaves:",
-            "  --disconnect-after=SECONDS*",
+            "  --disconnect-after=SECONDS|EVENT*",
             "  --disconnect-tolerance=SECONDS*",
             "  --disconnect-patience=SECONDS*",
             "  --disconnect-server=NAME*",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from pytest_disconnect import PROFILES
@@ -81,3 +83,13 @@ def test_marking_a_staticmethod_keeps_it_static() -> None:
     with marking("tests.test_request:Reports.build"):
         assert Reports.build() == "report"
     assert isinstance(vars(Reports)["build"], staticmethod) and Reports.build() == "report"
+
+
+def rows() -> Iterator[bytes]:
+    yield b"row"
+
+
+def test_marking_a_generator_function_says_to_use_heavy_inside_it() -> None:
+    with pytest.raises(TypeError, match="is a generator function"), marking("tests.test_request:rows"):
+        pass
+    assert not hasattr(rows, "__wrapped__")  # left untouched
