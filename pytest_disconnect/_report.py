@@ -152,8 +152,10 @@ def likely_cause(result: DisconnectResult) -> str:
                              f"but the thread {until}: cancellation does not reach threads.")
     for record in result.work:
         if record.kind == "process" and (record.ended_at is None or record.ended_at > gone + result.settings.tolerance):
+            fate = ("the harness killed it at the watch limit" if result.cancelled_at is not None
+                    else f"it ended at +{record.ended_at or 0.0:.2f} s")
             sentences.append(f"The app left child process {record.name.split(':')[0]} running: kill it and "
-                             "wait for it when the client leaves (the harness killed it at the watch limit).")
+                             f"wait for it when the client leaves ({fate}).")
     if result.verdict == "resisted":
         sentences.append("Some work went on after the harness cancelled the app: it caught the "
                          "cancellation, or it runs where cancellation does not reach (a thread, a "
