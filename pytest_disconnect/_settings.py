@@ -127,7 +127,6 @@ class Source:
         return f"invalid {label} {raw!r} {self.where()}: expected {expected}"
 
 
-DEFAULT_SOURCE = Source("default")
 
 
 @dataclass(frozen=True, kw_only=True)

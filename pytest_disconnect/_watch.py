@@ -117,15 +117,20 @@ class WorkSet:
         work = Work(task, coro, name or _name(coro), kind, self.now())
         if task is not None and kind in ("app", "task"):
             self._by_task[task] = work
+        self._register(work)
+        return work
+
+    def _register(self, work: Work) -> None:
+        """Count new work as live, unless the test allowed it by name."""
         if self.live == 0 and self._all_done is not None and self._all_done.is_set():
             self._all_done = None  # a late spawn revives the scenario
         self.works.append(work)
-        if kind != "app" and self._allow and (
-                work.name in self._allow or (kind == "process" and any(name in work.name for name in self._allow))):
+        kind, allow = work.kind, self._allow
+        if kind != "app" and allow and (
+                work.name in allow or (kind == "process" and any(name in work.name for name in allow))):
             work.allowed = True
         else:
             self.live += 1
-        return work
 
     def heavy_started(self, name: str, on_loop: bool) -> Work:
         """From heavy(): on the loop directly; from a worker thread through post()."""
@@ -133,7 +138,7 @@ class WorkSet:
             return self.started(None, None, name, "heavy")
         work = Work(None, None, name, "heavy", self.real_now())
         work.thread_ident = threading.get_ident()
-        post_quietly(self.post, lambda: self._adopt(work))
+        post_quietly(self.post, lambda: self._register(work))
         return work
 
     def heavy_ended(self, work: Work, outcome: str, on_loop: bool) -> None:
@@ -142,10 +147,6 @@ class WorkSet:
         else:
             ended = self.real_now()
             post_quietly(self.post, lambda: self.ended(work, outcome, at=ended))
-
-    def _adopt(self, work: Work) -> None:
-        self.works.append(work)
-        self.live += 1
 
     def allow_by_stack(self, work: Work) -> None:
         """Work whose current stack runs an allowed function (a BackgroundTask, say) may go on."""

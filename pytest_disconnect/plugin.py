@@ -50,14 +50,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """Resolve each test's settings (markers included) before its fixtures: bad markers error here."""
     if FIXTURE_NAME not in getattr(item, "fixturenames", ()):
         return
-    from ._fixture import Disconnect, reporter
+    from ._fixture import reporter
 
     try:
         settings = resolve(item.config.stash[SETTINGS_KEY], marker_layers(item))
     except SettingError as exc:
         pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
-    shared = item.config.stash.setdefault(SHARED_KEY, Disconnect())
-    shared._bind(settings, reporter(item))
+    _shared(item.config)._bind(settings, reporter(item))
 
 
 @pytest.hookimpl(trylast=True)  # after fixture finalizers, which may still call run()
@@ -78,6 +77,14 @@ def disconnect(pytestconfig: pytest.Config) -> Disconnect:
     ``await disconnect.arun(...)`` in async ones. Settings come from the call,
     then ``@pytest.mark.disconnect``, ``--disconnect-*`` options and ``disconnect_*`` ini values.
     """
+    return _shared(pytestconfig)
+
+
+def _shared(config: pytest.Config) -> Disconnect:
+    """The run's one Disconnect object, made on first use."""
     from ._fixture import Disconnect
 
-    return pytestconfig.stash.setdefault(SHARED_KEY, Disconnect(pytestconfig.stash[SETTINGS_KEY]))
+    shared = config.stash.get(SHARED_KEY, None)
+    if shared is None:
+        shared = config.stash[SHARED_KEY] = Disconnect(config.stash[SETTINGS_KEY])
+    return shared
