@@ -6,6 +6,7 @@ from typing import Any as _Any
 
 from ._errors import (
     ClientDisconnected,
+    ClientLeft,
     DisconnectError,
     EventLoopBlocked,
     HandlerKeptRunning,
@@ -20,10 +21,12 @@ from ._trigger import Trigger
 if _TYPE_CHECKING:
     from ._fixture import Disconnect
     from ._heavy import heartbeat, heavy
+    from ._transport import DisconnectTransport
 
 # Loaded on first use: pytest imports this package to load the plugin, and the driver
 # (anyio, asyncio, the watchdog) is not needed until a test asks for it.
-_LAZY = {"Disconnect": "._fixture", "heartbeat": "._heavy", "heavy": "._heavy"}
+_LAZY = {"Disconnect": "._fixture", "DisconnectTransport": "._transport", "heartbeat": "._heavy",
+         "heavy": "._heavy"}
 
 
 def __getattr__(name: str) -> _Any:
@@ -43,9 +46,11 @@ __all__ = [
     "PROFILES",
     "Block",
     "ClientDisconnected",
+    "ClientLeft",
     "Disconnect",
     "DisconnectError",
     "DisconnectResult",
+    "DisconnectTransport",
     "Event",
     "EventLoopBlocked",
     "HandlerKeptRunning",

@@ -57,6 +57,12 @@ class Channel:
         self.response_complete_at: float | None = None
         #: The first protocol violation the app made, raised into it and reported to the test.
         self.protocol_error: AssertionError | None = None
+        #: What reached the client: parts sent after it left went to nobody.
+        self.delivered_start = False
+        self.delivered: list[bytes] = []
+        self.delivered_complete = False
+        #: Told of every change the client can see: the response so far, the client leaving.
+        self.on_change: Callable[[], None] = _nothing
         if trigger.kind == "request-chunks":
             body_empty = request.chunks == (b"",)
             # Leaving after more chunks than there are means leaving after the whole body; an
@@ -78,11 +84,12 @@ class Channel:
         """Whether the whole response had been sent by ``moment``."""
         return self.response_complete_at is not None and self.response_complete_at <= moment
 
-    def leave(self, *, planned: float | None = None) -> bool:
+    def leave(self, *, planned: float | None = None, reason: str | None = None) -> bool:
         """The client goes away now (or, when the loop delivers this late, at ``planned``).
 
         A no-op once the response is complete: uvicorn does not report a disconnect
-        then, so the app cannot see one. Returns whether the client left.
+        then, so the app cannot see one. ``reason`` says why, when the client itself
+        decided (an httpx timeout, say). Returns whether the client left.
         """
         now = self._now()
         if self.left or self.answered_by(now if planned is None else min(planned, now)):
@@ -91,7 +98,7 @@ class Channel:
         self.delivered_at = now
         if self._trigger.kind == "request-chunks":
             self._pending.clear()  # a client that leaves mid-upload never sends the rest
-        self._timeline.add(self.disconnected_at, "client", f"left ({self._describe_trigger()})")
+        self._timeline.add(self.disconnected_at, "client", f"left ({reason or self._describe_trigger()})")
         late = now - self.disconnected_at
         if late >= LATE_NOTICE:
             self._timeline.add(now, "client", f"http.disconnect delivered {late:.3f} s late: "
@@ -99,6 +106,7 @@ class Channel:
         if self._gone is not None:
             self._gone.set()
         self._on_leave()
+        self.on_change()
         return True
 
     def missed(self, planned: float) -> None:
@@ -160,6 +168,12 @@ class Channel:
                 raise ClientDisconnected(f"send({kind!r}) after the client disconnected")
             return
         self._timeline.add(now, "send", f"send() <- {described}")
+        if kind == "http.response.start":
+            self.delivered_start = True
+        else:
+            self.delivered.append(self.body_parts[-1])
+            self.delivered_complete = self.response_complete
+        self.on_change()
         trigger = self._trigger
         if kind == "http.response.start":
             if trigger.kind == "response-start" or (trigger.kind == "response-chunks" and trigger.count == 0):
@@ -203,6 +217,12 @@ class Channel:
 
     def _describe_trigger(self) -> str:
         trigger = self._trigger
+        if trigger.kind == "client":
+            return "the client gave up"
         if trigger.kind == "time":
             return f"after={trigger.seconds:.2f} s"
         return f"after={trigger}"
+
+
+def _nothing() -> None:
+    pass

@@ -9,6 +9,7 @@ because the harness stopped it.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -22,7 +23,8 @@ from ._request import Request
 from ._result import Block, DisconnectResult, TimelineRecorder, Verdict
 from ._servers import PROFILES
 from ._settings import Settings
-from ._types import ASGIApp, WaitableEvent
+from ._trigger import Trigger
+from ._types import ASGIApp, Scope, WaitableEvent
 from ._watch import WorkSet
 from ._watchdog import WATCHDOG, Watch
 
@@ -185,8 +187,15 @@ def _watching(backend: str, workset: WorkSet, heavy: tuple[str, ...]) -> Iterato
 
 
 async def drive(app: ASGIApp, request: Request, settings: Settings, *,
-                allow: frozenset[str] = frozenset(), heavy: tuple[str, ...] = ()) -> DisconnectResult:
-    """Run one scenario on the current event loop and return what happened."""
+                allow: frozenset[str] = frozenset(), heavy: tuple[str, ...] = (),
+                trigger: Trigger | None = None,
+                on_channel: Callable[[Channel], None] | None = None) -> DisconnectResult:
+    """Run one scenario on the current event loop and return what happened.
+
+    ``trigger`` overrides ``settings.after`` (CLIENT_DECIDES: a client that leaves
+    by itself, through ``Channel.leave``); ``on_channel`` gets the channel before
+    the app starts, for a client that reads the response as it comes.
+    """
     backend = sniffio.current_async_library()
     clock: Callable[[], float]
     post: Callable[[Callable[[], None]], None]
@@ -219,11 +228,13 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
     waker = _Waker(hooks.new_event)
     workset = WorkSet(now, timeline, hooks.new_event, post, allow)
     workset.on_all_done = waker.set
-    trigger = settings.after
+    trigger = settings.after if trigger is None else trigger
     channel = Channel(request, profile=PROFILES[settings.server], trigger=trigger, now=now,
                       timeline=timeline, on_leave=waker.set, new_event=hooks.new_event)
     runner = _AppRunner(app, request, settings, channel, timeline, workset, on_end=waker.set)
     workset.response_complete_at = lambda: channel.response_complete_at
+    if on_channel is not None:
+        on_channel(channel)
     blocks: list[Block] = []
 
     def on_block(block: Block) -> None:
@@ -261,8 +272,10 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
                     # The client left at `moment`, however late the loop gets to it; a no-op
                     # if the whole response had been sent by then.
                     channel.leave(planned=moment)
+            # A client that decides for itself may wait as long as it likes (its own timeout).
+            patience_before = math.inf if trigger.kind == "client" else limit
             while not (channel.left or workset.done or app_left_work_behind()):
-                if not await waker.wait_until(began + limit):
+                if not await waker.wait_until(began + patience_before):
                     not_disconnected = True
                     break
             if app_left_work_behind():
@@ -318,11 +331,20 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
         app_error=runner.error,
         protocol_error=channel.protocol_error,
         response_complete_at=channel.response_complete_at,
+        route=_route(runner.scope),
         blocks=tuple(blocks),
         receive_calls=channel.receive_calls,
         receives_after_disconnect=channel.receives_after_disconnect,
         sends_after_disconnect=channel.sends_after_disconnect,
     )
+
+
+def _route(scope: Scope) -> str | None:
+    """The route template the app's router matched, when it says (Starlette and FastAPI do)."""
+    path = getattr(scope.get("route"), "path", None)
+    if not isinstance(path, str):
+        return None
+    return f"{scope.get('root_path') or ''}{path}"  # under a Mount, the prefix it matched
 
 
 def _verdict(channel: Channel, workset: WorkSet, settings: Settings, cancelled_at: float | None,

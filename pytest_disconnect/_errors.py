@@ -23,6 +23,19 @@ class HandlerKeptRunning(DisconnectError, AssertionError):
         self.result = result
 
 
+class ClientLeft(DisconnectError):
+    """DisconnectTransport's client left as planned (``after=``, ``--disconnect-after``), before
+    the response was complete, and the app's work stopped in time.
+
+    There is no response to give the test: left uncaught, it ends the test as skipped
+    (the audit passed, the rest of the test did not run). ``result`` holds the scenario.
+    """
+
+    def __init__(self, message: str, result: DisconnectResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
 class ClientDisconnected(OSError):
     """Raised into the app by ``send()`` after the client left (ASGI spec 2.4)."""
 
@@ -43,6 +56,6 @@ class EventLoopBlocked(DisconnectError, AssertionError):
 
 
 # Tracebacks name the public module, where users import these from.
-for _error in (DisconnectError, HandlerKeptRunning, ClientDisconnected, SettingError, NotAnASGIApp,
-               EventLoopBlocked):
+for _error in (DisconnectError, HandlerKeptRunning, ClientLeft, ClientDisconnected, SettingError,
+               NotAnASGIApp, EventLoopBlocked):
     _error.__module__ = "pytest_disconnect"

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import pytest
 import sniffio
 
 from ._driver import CANCEL_GRACE, check_app, drive
 from ._errors import HandlerKeptRunning, NotAnASGIApp
-from ._report import failure_message, section_text
+from ._report import failure_message
 from ._request import BodyArg, HeadersArg, Request
 from ._result import DisconnectResult
 from ._runner import SHUTDOWN_GRACE, Backend, run_in_loop_thread
@@ -112,47 +110,37 @@ class Disconnect:
         self.results.append(result)
         if self._on_result is not None:
             self._on_result(result)
-        error = result.app_error
-        if error is not None and isinstance(error, (NotAnASGIApp, KeyboardInterrupt, SystemExit)):
-            raise error
-        if result.protocol_error is not None:  # an app bug whatever the verdict
-            violation = result.protocol_error
-            violation.add_note(f"pytest-disconnect: {result.method} {result.path} broke the ASGI "
-                               "protocol; send() raised this into the app")
-            raise violation
-        if not check:
-            return result
-        if error is not None and not stops_for_a_departed_client(error) and result.cancelled_at is None:
-            app_ended = result.work[0].ended_at if result.work else None
-            delivered = result.delivered_at
-            if delivered is None or app_ended is None or app_ended < delivered:
-                when = "before the app could know the client left, so the disconnect was never tested"
-            else:
-                when = ("after the client left; an app stops for a departed client by returning or "
-                        "through OSError, ClientDisconnect or cancellation, not this")
-            error.add_note(f"pytest-disconnect: {result.method} {result.path} raised this {when}")
-            raise error
-        if not result.passed:
-            raise HandlerKeptRunning(failure_message(result), result)
+        return judge(result, check)
+
+
+def judge(result: DisconnectResult, check: bool) -> DisconnectResult:
+    """Raise what the test must see (app errors, protocol violations, a failed verdict)."""
+    __tracebackhide__ = True
+    error = result.app_error
+    if error is not None and isinstance(error, (NotAnASGIApp, KeyboardInterrupt, SystemExit)):
+        raise error
+    if result.protocol_error is not None:  # an app bug whatever the verdict
+        violation = result.protocol_error
+        violation.add_note(f"pytest-disconnect: {result.method} {result.path} broke the ASGI "
+                           "protocol; send() raised this into the app")
+        raise violation
+    if not check:
         return result
-
-
-def reporter(item: pytest.Item) -> Callable[[DisconnectResult], None]:
-    """Attach each result to the test's report as a 'disconnect' section (shown by -rA).
-
-    Inside a Hypothesis test, the examples' results go to Hypothesis instead (notes and
-    statistics), so a hundred passing examples do not flood the report.
-    """
-
-    def report(result: DisconnectResult) -> None:
-        if "hypothesis" in sys.modules:
-            from .strategies import _record_example
-
-            if _record_example(result):
-                return
-        item.add_report_section("call", "disconnect", section_text(result))
-
-    return report
+    if error is not None and not stops_for_a_departed_client(error) and result.cancelled_at is None:
+        if result.settings.after.kind == "client" and result.disconnected_at is None:
+            raise error  # a plain request through DisconnectTransport: an app error, as with ASGITransport
+        app_ended = result.work[0].ended_at if result.work else None
+        delivered = result.delivered_at
+        if delivered is None or app_ended is None or app_ended < delivered:
+            when = "before the app could know the client left, so the disconnect was never tested"
+        else:
+            when = ("after the client left; an app stops for a departed client by returning or "
+                    "through OSError, ClientDisconnect or cancellation, not this")
+        error.add_note(f"pytest-disconnect: {result.method} {result.path} raised this {when}")
+        raise error
+    if not result.passed:
+        raise HandlerKeptRunning(failure_message(result), result)
+    return result
 
 
 def stops_for_a_departed_client(error: BaseException) -> bool:

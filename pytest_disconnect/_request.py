@@ -24,6 +24,8 @@ class Request:
     headers: tuple[tuple[bytes, bytes], ...]
     #: Body chunks, one ``http.request`` message each; never empty.
     chunks: tuple[bytes, ...]
+    scheme: str = "http"
+    server: tuple[str, int | None] = ("testserver", 80)
 
     @classmethod
     def build(
@@ -64,14 +66,14 @@ class Request:
             "asgi": {"version": "3.0", "spec_version": profile.spec_version},
             "http_version": "1.1",
             "method": self.method,
-            "scheme": "http",
+            "scheme": self.scheme,
             "path": self.path,
             "raw_path": self.raw_path.encode("ascii"),
             "query_string": self.query_string,
             "root_path": "",
             "headers": list(self.headers),
             "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
+            "server": self.server,
             "state": {},
         }
 

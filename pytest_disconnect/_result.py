@@ -142,6 +142,13 @@ class DisconnectResult:
     receive_calls: int = 0
     receives_after_disconnect: int = 0
     sends_after_disconnect: int = 0
+    #: The route template the app's router matched ('/items/{item_id}'), when it says.
+    route: str | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """'GET /items/{item_id}': the method and the route, or the path when no router said."""
+        return f"{self.method} {self.route or self.path.split('?', 1)[0]}"
 
     @property
     def latency(self) -> float | None:

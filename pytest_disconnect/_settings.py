@@ -154,6 +154,8 @@ class Settings:
     def show(self, name: str) -> str:
         value = getattr(self, name)
         if isinstance(value, Trigger):
+            if value.kind == "client":
+                return "when the client gives up"
             return f"{value.seconds:.2f} s" if value.kind == "time" else str(value)
         if isinstance(value, float):
             return f"{value:.2f} s"

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-TriggerKind = Literal["time", "request-chunks", "response-start", "response-chunks", "never"]
+TriggerKind = Literal["time", "request-chunks", "response-start", "response-chunks", "never", "client"]
 
 #: What the string forms of ``after`` accept, for error messages and ``--help``.
 TRIGGER_SYNTAX = (
@@ -75,6 +75,8 @@ class Trigger:
             return "Trigger.after_response_start()"
         if self.kind == "response-chunks":
             return f"Trigger.after_response_chunks({self.count})"
+        if self.kind == "client":
+            return "CLIENT_DECIDES"
         return "Trigger.never()"
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
@@ -103,7 +105,14 @@ class Trigger:
             return "after http.response.start"
         if self.kind == "response-chunks":
             return f"after {_chunks(self.count or 0)} of the response body"
+        if self.kind == "client":
+            return "when the client gives up"
         return "never"
+
+
+#: No planned moment: the client leaves when it gives up (DisconnectTransport's httpx
+#: timeouts and cancellation). Not a user setting: the driver waits for it without limit.
+CLIENT_DECIDES = Trigger("client")
 
 
 def parse_trigger(value: object) -> Trigger:

@@ -1,17 +1,23 @@
-"""pytest hooks and the ``disconnect`` fixture: wiring only (entry point ``disconnect``)."""
+"""pytest hooks and fixtures: wiring only (entry point ``disconnect``)."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 import pytest
 
+from . import _current
 from ._errors import SettingError
-from ._settings import MARKER_HELP, OPTIONS, Settings, marker_layers, resolve, resolve_config
+from ._settings import MARKER_HELP, OPTIONS, Settings, resolve_config
+from ._summary import EndpointStats, add, summary_lines, worth_showing
 
 if TYPE_CHECKING:
+    import httpx
+
     from ._fixture import Disconnect
+    from ._types import ASGIApp
 
 FIXTURE_NAME = "disconnect"
 SETTINGS_KEY = pytest.StashKey[Settings]()
@@ -31,6 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SETTINGS_KEY] = resolve_config(config)
     except SettingError as exc:
         raise pytest.UsageError(str(exc)) from None
+    config.pluginmanager.register(_Summary(config), "disconnect-summary")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -47,23 +54,67 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Resolve each test's settings (markers included) before its fixtures: bad markers error here."""
+    """Make the test's context; with the fixture, resolve its markers now, so bad ones error here."""
+    context = _current.TestContext(item, item.config.stash[SETTINGS_KEY])
+    _current.push(context)
     if FIXTURE_NAME not in getattr(item, "fixturenames", ()):
         return
-    from ._fixture import reporter
-
     try:
-        settings = resolve(item.config.stash[SETTINGS_KEY], marker_layers(item))
+        settings = context.settings
     except SettingError as exc:
         pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
-    _shared(item.config)._bind(settings, reporter(item))
+    _shared(item.config)._bind(settings, context.record)
 
 
-@pytest.hookimpl(trylast=True)  # after fixture finalizers, which may still call run()
+@pytest.hookimpl(trylast=True)  # after fixture finalizers, which may still make requests
 def pytest_runtest_teardown(item: pytest.Item) -> None:
+    context = _current.pop(item)
+    if context is not None:
+        context.store_properties()
     shared = item.config.stash.get(SHARED_KEY, None)
     if shared is not None:
         shared._bind(item.config.stash[SETTINGS_KEY], None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+    """A planned disconnect that left the test without a response, after the app stopped in
+    time, skips the rest of the test: the audit passed, the test's own checks could not run."""
+    try:
+        return (yield)
+    except BaseException as exc:
+        from ._errors import ClientLeft
+
+        left = exc.split(ClientLeft)[0] if isinstance(exc, BaseExceptionGroup) else exc
+        if not isinstance(left, ClientLeft) or (isinstance(exc, BaseExceptionGroup)
+                                                and exc.split(ClientLeft)[1] is not None):
+            raise
+        # Reported at the test's location, as a skip marker's would be, not at this line.
+        raise pytest.skip.Exception(f"disconnect audit passed: {left}", _use_item_location=True) from None
+
+
+class _Summary:
+    """Per run: folds each test's endpoints into a table (from xdist workers too), prints it at the end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.table: dict[str, EndpointStats] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "teardown":  # teardown's report has all of the test's properties
+            return
+        for name, value in report.user_properties:
+            stats = EndpointStats.from_property(name, value)
+            if stats is not None:
+                add(self.table, stats)
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if not worth_showing(self.table):
+            return
+        terminalreporter.write_sep("=", "disconnect summary")
+        settings = self.config.stash[SETTINGS_KEY]
+        for line in summary_lines(self.table, f"run-wide settings: {settings.describe()}"):
+            terminalreporter.write_line(line)
 
 
 # Session-scoped so that Hypothesis's @given accepts it (its health check flags
@@ -78,6 +129,23 @@ def disconnect(pytestconfig: pytest.Config) -> Disconnect:
     then ``@pytest.mark.disconnect``, ``--disconnect-*`` options and ``disconnect_*`` ini values.
     """
     return _shared(pytestconfig)
+
+
+@pytest.fixture
+def asgi_app() -> ASGIApp:
+    """The app ``disconnect_client`` talks to: override this fixture in your conftest.py."""
+    pytest.fail("disconnect_client needs your app: define a fixture named asgi_app in conftest.py, e.g.\n"
+                "    @pytest.fixture\n    def asgi_app():\n        return app", pytrace=False)
+
+
+@pytest.fixture
+def disconnect_client(asgi_app: ASGIApp) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` for ``asgi_app`` through DisconnectTransport (base URL http://testserver)."""
+    import httpx
+
+    from ._transport import DisconnectTransport
+
+    return httpx.AsyncClient(transport=DisconnectTransport(asgi_app), base_url="http://testserver")
 
 
 def _shared(config: pytest.Config) -> Disconnect:

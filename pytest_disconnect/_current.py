@@ -1,0 +1,73 @@
+"""The test now running: its settings, and where its results go.
+
+The ``disconnect`` fixture is handed these; DisconnectTransport, which a test may
+build anywhere (a module-level client, a fixture), looks them up here.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from ._result import DisconnectResult
+from ._settings import Settings, marker_layers, resolve
+from ._summary import fold
+
+
+class TestContext:
+    """One test's disconnect settings (markers resolved on first use) and results."""
+
+    __test__ = False  # not a test class, whatever pytest's name rules say
+
+    def __init__(self, item: pytest.Item, base: Settings) -> None:
+        self.item = item
+        self._base = base
+        self._settings: Settings | None = None
+        self.results: list[DisconnectResult] = []
+
+    @property
+    def settings(self) -> Settings:
+        """Raises SettingError for a bad marker (tests with the fixture fail at setup instead)."""
+        if self._settings is None:
+            self._settings = resolve(self._base, marker_layers(self.item))
+        return self._settings
+
+    def record(self, result: DisconnectResult, *, section: bool = True) -> None:
+        """Keep the result for the summary, and show it in the report.
+
+        Inside a Hypothesis test the examples' results go to Hypothesis instead (notes and
+        statistics), so a hundred passing examples do not flood the report.
+        """
+        self.results.append(result)
+        if "hypothesis" in sys.modules:
+            from .strategies import _record_example
+
+            if _record_example(result):
+                return
+        if section:
+            from ._report import section_text
+
+            self.item.add_report_section("call", "disconnect", section_text(result))
+
+    def store_properties(self) -> None:
+        """Per endpoint, as user properties: JUnit XML writes them, xdist carries them."""
+        for stats in fold(self.results).values():
+            self.item.user_properties.append(stats.to_property())
+
+
+_STACK: list[TestContext] = []  # a stack: pytester runs a test session inside a test
+
+
+def push(context: TestContext) -> None:
+    _STACK.append(context)
+
+
+def pop(item: pytest.Item) -> TestContext | None:
+    if _STACK and _STACK[-1].item is item:
+        return _STACK.pop()
+    return None
+
+
+def current() -> TestContext | None:
+    return _STACK[-1] if _STACK else None

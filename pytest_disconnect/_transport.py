@@ -1,0 +1,281 @@
+"""DisconnectTransport: httpx requests to an ASGI app, where a client that gives up reaches
+the app as ``http.disconnect``, never as a cancellation of the app.
+
+httpx's ASGITransport runs the app inside the caller's task: a client timeout is
+ignored, and cancelling the caller cancels the app directly, so a handler with no
+disconnect handling looks stopped (FACTS: B11). Here each request is a scenario
+driven in a background task; the caller only talks to it through the channel.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import Any
+
+import anyio
+import httpx
+import sniffio
+
+from . import _current
+from ._channel import Channel
+from ._driver import check_app, drive
+from ._errors import ClientLeft
+from ._fixture import _extras, judge
+from ._report import headline
+from ._request import Request
+from ._result import DisconnectResult
+from ._settings import Settings, Source, apply
+from ._trigger import CLIENT_DECIDES, Trigger
+from ._types import ASGIApp
+
+_SOURCE = Source("call", "DisconnectTransport()")
+
+
+class DisconnectTransport(httpx.AsyncBaseTransport):
+    """An httpx transport over an ASGI app, like ``httpx.ASGITransport``, except that a
+    client that gives up (its read timeout expires, or the calling task is cancelled,
+    or it closes a streamed response early) is a disconnect the app sees through
+    ``receive()``/``send()``, and each request's work is watched until it stops.
+
+    ``after`` plans a disconnect for every request (``--disconnect-after`` and the
+    marker do the same for a whole run or test); ``tolerance``, ``patience``,
+    ``server``, ``allow``, ``heavy`` and ``check`` are as for ``disconnect.run()``.
+    With ``check=True`` a request whose work outlived the tolerance raises
+    HandlerKeptRunning. ``results`` holds every request's DisconnectResult.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, after: float | Trigger | str | None = None,
+        tolerance: float | None = None, patience: float | None = None, server: str | None = None,
+        allow: Iterable[str] = (), heavy: str | Iterable[str] = (), check: bool = True,
+    ) -> None:
+        check_app(app)
+        self.app = app
+        self.check = check
+        #: Every request's result, in the order their verdicts came.
+        self.results: list[DisconnectResult] = []
+        self._overrides = {"after": after, "tolerance": tolerance, "patience": patience, "server": server}
+        apply(Settings(), _SOURCE, self._overrides)  # a bad value fails here, naming the argument
+        self._extras = _extras(allow, heavy)
+        self._open: set[_Exchange] = set()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        __tracebackhide__ = True
+        if not isinstance(request.stream, httpx.AsyncByteStream):
+            raise TypeError("DisconnectTransport is an async transport: use it with httpx.AsyncClient")
+        context = _current.current()
+        settings = apply(context.settings if context is not None else Settings(), _SOURCE, self._overrides)
+        # Only a moment someone chose: by default the client leaves when it gives up.
+        planned = settings.after if "after" in settings.sources else CLIENT_DECIDES
+        if planned is CLIENT_DECIDES:
+            settings = replace(settings, after=CLIENT_DECIDES,
+                               sources={**settings.sources, "after": "DisconnectTransport: the client's timeout"})
+        chunks = [bytes(chunk) async for chunk in request.stream]
+        exchange = _Exchange(self, request, _to_request(request, chunks), settings, planned, context)
+        return await exchange.open()
+
+    async def aclose(self) -> None:
+        """Closing the client closes its connections: an exchange still open sees its client leave."""
+        __tracebackhide__ = True
+        for exchange in list(self._open):
+            await exchange.close("the client was closed")
+
+    def __repr__(self) -> str:
+        return f"<DisconnectTransport {getattr(self.app, '__qualname__', type(self.app).__name__)}>"
+
+
+class _TimedOut(Exception):
+    pass
+
+
+class _Exchange:
+    """One request: the scenario runs in a background task; the caller reads what reached it."""
+
+    def __init__(self, transport: DisconnectTransport, original: httpx.Request, request: Request,
+                 settings: Settings, planned: Trigger, context: _current.TestContext | None) -> None:
+        self.transport = transport
+        self.original = original
+        self.request = request
+        self.settings = settings
+        self.planned = planned
+        self.context = context
+        self.timeout = _read_timeout(original)
+        self.channel: Channel | None = None
+        self.result: DisconnectResult | None = None
+        self.crash: BaseException | None = None
+        self.finished = False
+        self.concluded = False
+        self.handed = 0  # body parts handed to the caller
+        self._leave_reason: str | None = None
+        self._event: anyio.Event | None = None
+        self._task: object = None  # a strong reference: asyncio keeps only weak ones
+
+    async def open(self) -> httpx.Response:
+        __tracebackhide__ = True
+        self.transport._open.add(self)
+        self._task = _spawn(self._run, f"pytest-disconnect client: {self.request.target}")
+        await self._until(self._has(lambda channel: channel.delivered_start or channel.left))
+        channel = self.channel
+        if channel is not None and channel.delivered_start:
+            return httpx.Response(channel.status or 500, headers=list(channel.headers),
+                                  stream=_Body(self), request=self.original)
+        result = await self._conclude()
+        if channel is not None and channel.left:
+            raise self._left(result)
+        # The app ended without a response: uvicorn answers 500 for it.
+        return httpx.Response(500, text="Internal Server Error", request=self.original)
+
+    async def _run(self) -> None:
+        try:
+            self.result = await drive(self.transport.app, self.request, self.settings,
+                                      trigger=self.planned, on_channel=self._attach, **self.transport._extras)
+        except BaseException as exc:  # a system task must not raise; the caller re-raises it
+            self.crash = exc
+        finally:
+            self.finished = True
+            self._wake()
+
+    def _attach(self, channel: Channel) -> None:
+        self.channel = channel
+        channel.on_change = self._wake
+        if self._leave_reason is not None:  # the client gave up before the scenario began
+            channel.leave(reason=self._leave_reason)
+
+    def _wake(self) -> None:
+        if self._event is not None:
+            self._event.set()
+
+    def _has(self, what: Callable[[Channel], bool]) -> Callable[[], bool]:
+        return lambda: self.finished or (self.channel is not None and what(self.channel))
+
+    async def _until(self, ready: Callable[[], bool]) -> None:
+        """Wait for ``ready()`` within the read timeout; a client giving up leaves first."""
+        __tracebackhide__ = True
+        deadline = math.inf if self.timeout is None else anyio.current_time() + self.timeout
+        try:
+            while not ready():
+                if anyio.current_time() >= deadline:
+                    raise _TimedOut
+                self._event = anyio.Event()
+                with anyio.move_on_at(deadline):
+                    await self._event.wait()
+        except _TimedOut:
+            await self.close(f"its read timeout ({self.timeout:g} s) expired")
+            raise httpx.ReadTimeout(f"no response within the read timeout of {self.timeout:g} s",
+                                    request=self.original) from None
+        except anyio.get_cancelled_exc_class():
+            await self.close("its task was cancelled")
+            raise
+
+    async def close(self, reason: str) -> DisconnectResult:
+        """The client leaves (unless it has the whole response), then the verdict is awaited."""
+        __tracebackhide__ = True
+        channel = self.channel
+        if not (self.concluded or self.finished or (channel is not None and channel.delivered_complete)):
+            if channel is None:
+                self._leave_reason = f"the client gave up: {reason}"
+            elif not channel.left:
+                channel.leave(reason=f"the client gave up: {reason}")
+        with anyio.CancelScope(shield=True):  # a cancelled caller still gets its verdict
+            result = await self._conclude()
+        return result
+
+    async def _conclude(self) -> DisconnectResult:
+        """Wait for the scenario's end (bounded by the watch limit), record it, judge it once."""
+        __tracebackhide__ = True
+        while not self.finished:
+            self._event = anyio.Event()
+            await self._event.wait()
+        if self.crash is not None:
+            raise self.crash
+        result = self.result
+        assert result is not None
+        if self.concluded:
+            return result
+        self.concluded = True
+        self.transport._open.discard(self)
+        self.transport.results.append(result)
+        if self.context is not None:
+            self.context.record(result, section=result.disconnected_at is not None or not result.passed)
+        return judge(result, self.transport.check)
+
+    def _left(self, result: DisconnectResult) -> ClientLeft:
+        return ClientLeft(f"{headline(result)}; the client left {self.planned.describe()} "
+                          f"({self.settings.source('after')}), so there is no response to check", result)
+
+
+class _Body(httpx.AsyncByteStream):
+    """The response body as the app sends it: no buffering before handing it over.
+
+    An iterator object rather than an async generator: trio warns about generators
+    dropped unfinished, and a client that stops reading early is what we test.
+    """
+
+    def __init__(self, exchange: _Exchange) -> None:
+        self._exchange = exchange
+
+    def __aiter__(self) -> _Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        __tracebackhide__ = True
+        exchange = self._exchange
+        channel = exchange.channel
+        assert channel is not None
+        while True:
+            while exchange.handed < len(channel.delivered):
+                part = channel.delivered[exchange.handed]
+                exchange.handed += 1
+                if part:
+                    return part
+            if channel.delivered_complete:
+                # As with ASGITransport, the client is done when the app is (a BackgroundTask runs first).
+                await exchange.close("")
+                raise StopAsyncIteration
+            if channel.left or exchange.finished:
+                result = await exchange.close("")
+                if channel.left:
+                    raise exchange._left(result)
+                raise httpx.RemoteProtocolError("the app ended before its response was complete",
+                                                request=exchange.original)
+            await exchange._until(exchange._has(
+                lambda channel: len(channel.delivered) > exchange.handed or channel.delivered_complete
+                or channel.left))
+
+    async def aclose(self) -> None:
+        __tracebackhide__ = True
+        await self._exchange.close("it closed the response before its end")
+
+
+def _to_request(request: httpx.Request, chunks: list[bytes]) -> Request:
+    url = request.url
+    raw_path = url.raw_path.partition(b"?")[0]
+    default_port = 443 if url.scheme == "https" else 80
+    return Request(
+        method=request.method, path=url.path, raw_path=raw_path.decode("ascii"), query_string=url.query,
+        headers=tuple((name.lower(), value) for name, value in request.headers.raw),
+        chunks=tuple(chunk for chunk in chunks if chunk) or (b"",),
+        scheme=url.scheme, server=(url.host, url.port or default_port),
+    )
+
+
+def _read_timeout(request: httpx.Request) -> float | None:
+    timeout: Any = request.extensions.get("timeout", {})
+    read = timeout.get("read") if isinstance(timeout, dict) else None
+    return float(read) if isinstance(read, (int, float)) else None
+
+
+def _spawn(run: Callable[[], Any], name: str) -> object:
+    """Start ``run`` outside the caller's cancel scopes: cancelling the caller must not reach the app."""
+    context = contextvars.copy_context()
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        trio.lowlevel.spawn_system_task(trio.lowlevel.disable_ki_protection(run), name=name, context=context)
+        return None
+    import asyncio
+
+    return asyncio.get_running_loop().create_task(run(), name=name, context=context)

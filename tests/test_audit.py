@@ -1,0 +1,173 @@
+"""Audit mode through pytester: an ordinary httpx suite, the transport swapped, run with --disconnect-after."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+# Imported out here: pytester's in-process runs drop modules first imported inside a run,
+# and the package caches DisconnectTransport (and through it httpx) on first use.
+import pytest_disconnect._transport  # noqa: F401
+
+SERVICE = '''
+import anyio
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+async def fast(request):
+    return PlainTextResponse("fast")
+
+async def careful(request):
+    """Stops when the client leaves."""
+    async with anyio.create_task_group() as group:
+        async def watch():
+            while not await request.is_disconnected():
+                await anyio.sleep(0.01)
+            group.cancel_scope.cancel()
+        group.start_soon(watch)
+        await anyio.sleep(0.5)
+        group.cancel_scope.cancel()
+    return PlainTextResponse("careful")
+
+async def careless(request):
+    """Works on for a client that left."""
+    await anyio.sleep(0.5)
+    return PlainTextResponse("careless")
+
+app = Starlette(routes=[Route("/fast", fast), Route("/careful", careful),
+                        Route("/careless/{n}", careless)])
+'''
+
+# An ordinary httpx-based suite; the audit changes only the transport line.
+SUITE = '''
+import httpx
+import pytest
+from pytest_disconnect import DisconnectTransport
+from service import app
+
+pytestmark = pytest.mark.anyio
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+@pytest.fixture
+async def client():
+    transport = DisconnectTransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+async def test_fast(client):
+    assert (await client.get("/fast")).text == "fast"
+
+async def test_careful(client):
+    assert (await client.get("/careful")).text == "careful"
+
+async def test_careless(client):
+    assert (await client.get("/careless/1")).text == "careless"
+'''
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio")
+    pytester.makepyfile(service=SERVICE, test_suite=SUITE)
+    return pytester
+
+
+def test_without_the_audit_the_suite_passes_and_says_nothing(suite: pytest.Pytester) -> None:
+    result = suite.runpytest()
+    result.assert_outcomes(passed=3)
+    result.stdout.no_fnmatch_line("*disconnect summary*")
+
+
+def test_the_audit_fails_exactly_the_endpoints_that_keep_working(suite: pytest.Pytester) -> None:
+    result = suite.runpytest("--disconnect-after=0.1", "--disconnect-tolerance=0.1",
+                             "--disconnect-patience=0.2", "-rfs")
+    result.assert_outcomes(passed=1, skipped=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "FAILED test_suite.py::test_careless - pytest_disconnect.HandlerKeptRunning*",
+    ])
+    result.stdout.fnmatch_lines([
+        "SKIPPED * test_suite.py:*: disconnect audit passed: GET /careful stopped * after http.disconnect*"
+        "the client left at 0.10 s (--disconnect-after), so there is no response to check",
+    ])
+    result.stdout.fnmatch_lines([
+        "*= disconnect summary =*",
+        "endpoint *requests  disconnected  worst stop latency  verdict",
+        "GET /careless/{n} * 1 * 1 * > 2??.? ms  cancelled FAILED",
+        "GET /careful * 1 * 1 * ms  stopped",
+        "GET /fast * 1 * 0 * -  finished",
+        "",
+        "3 endpoints, 1 kept working after the client left",
+        "run-wide settings: after=0.10 s (--disconnect-after), tolerance=0.10 s (--disconnect-tolerance), *",
+    ])
+
+
+def test_a_marker_sets_the_moment_for_one_test(suite: pytest.Pytester) -> None:
+    suite.makepyfile(test_marked='''
+import pytest
+from test_suite import client, anyio_backend
+
+pytestmark = pytest.mark.anyio
+
+@pytest.mark.disconnect(after=0.05, tolerance=0.1, patience=0.2)
+async def test_careless(client):
+    await client.get("/careless/2")
+''')
+    result = suite.runpytest("test_marked.py")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*after=0.05 s (@pytest.mark.disconnect on test_marked.py::test_careless)*"])
+
+
+def test_the_summary_goes_to_junit_xml_as_properties(suite: pytest.Pytester) -> None:
+    suite.runpytest("--disconnect-after=0.1", "--disconnect-tolerance=0.1", "--disconnect-patience=0.2",
+                    "--junitxml=report.xml")
+    cases = {case.get("name"): case for case in ET.parse(suite.path / "report.xml").iter("testcase")}
+    properties = {case: {prop.get("name"): prop.get("value") for prop in cases[case].iter("property")}
+                  for case in cases}
+    assert properties["test_fast"] == {
+        "disconnect GET /fast": "requests=1; disconnected=0; verdict=finished; worst_latency_s="}
+    [(name, value)] = properties["test_careless"].items()
+    assert name == "disconnect GET /careless/{n}"
+    assert value is not None and value.startswith("requests=1; disconnected=1; verdict=cancelled; worst_latency_s=>0.2")
+
+
+def test_the_summary_is_gathered_from_xdist_workers(suite: pytest.Pytester) -> None:
+    result = suite.runpytest_subprocess("-n", "2", "--disconnect-after=0.1", "--disconnect-tolerance=0.1",
+                                        "--disconnect-patience=0.2")
+    result.assert_outcomes(passed=1, skipped=1, failed=1)
+    result.stdout.fnmatch_lines(["*= disconnect summary =*", "GET /careless/{n} *cancelled FAILED",
+                                 "GET /careful *stopped", "GET /fast *finished"])
+
+
+def test_the_client_fixture_talks_to_the_asgi_app_fixture(suite: pytest.Pytester) -> None:
+    suite.makeconftest('''
+import pytest
+from service import app
+
+@pytest.fixture
+def asgi_app():
+    return app
+''')
+    suite.makepyfile(test_fixture='''
+import pytest
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_it(disconnect_client):
+    assert (await disconnect_client.get("/fast")).text == "fast"
+''')
+    suite.runpytest("test_fixture.py").assert_outcomes(passed=2)
+
+
+def test_the_client_fixture_without_an_app_says_what_to_define(suite: pytest.Pytester) -> None:
+    suite.makepyfile(test_fixture='''
+def test_it(disconnect_client):
+    pass
+''')
+    result = suite.runpytest("test_fixture.py")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*disconnect_client needs your app: define a fixture named asgi_app*"])
