@@ -10,7 +10,6 @@ driven in a background task; the caller only talks to it through the channel.
 from __future__ import annotations
 
 import contextvars
-import math
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
@@ -29,7 +28,7 @@ from ._request import Request
 from ._result import DisconnectResult
 from ._settings import Settings, Source, apply
 from ._trigger import CLIENT_DECIDES, Trigger
-from ._types import ASGIApp
+from ._types import ASGIApp, WaitableEvent
 
 _SOURCE = Source("call", "DisconnectTransport()")
 
@@ -110,13 +109,14 @@ class _Exchange:
         self.concluded = False
         self.handed = 0  # body parts handed to the caller
         self._leave_reason: str | None = None
-        self._event: anyio.Event | None = None
+        self._event: WaitableEvent | None = None
+        self._loop = _Loop.current()
         self._task: object = None  # a strong reference: asyncio keeps only weak ones
 
     async def open(self) -> httpx.Response:
         __tracebackhide__ = True
         self.transport._open.add(self)
-        self._task = _spawn(self._run, f"pytest-disconnect client: {self.request.target}")
+        self._task = self._loop.spawn(self._run, f"pytest-disconnect client: {self.request.target}")
         await self._until(self._has(lambda channel: channel.delivered_start or channel.left))
         channel = self.channel
         if channel is not None and channel.delivered_start:
@@ -154,14 +154,13 @@ class _Exchange:
     async def _until(self, ready: Callable[[], bool]) -> None:
         """Wait for ``ready()`` within the read timeout; a client giving up leaves first."""
         __tracebackhide__ = True
-        deadline = math.inf if self.timeout is None else anyio.current_time() + self.timeout
+        loop = self._loop
+        deadline = None if self.timeout is None else loop.now() + self.timeout
         try:
             while not ready():
-                if anyio.current_time() >= deadline:
+                self._event = event = loop.new_event()
+                if not await loop.wait(event, deadline) and not ready():
                     raise _TimedOut
-                self._event = anyio.Event()
-                with anyio.move_on_at(deadline):
-                    await self._event.wait()
         except _TimedOut:
             await self.close(f"its read timeout ({self.timeout:g} s) expired")
             raise httpx.ReadTimeout(f"no response within the read timeout of {self.timeout:g} s",
@@ -179,6 +178,8 @@ class _Exchange:
                 self._leave_reason = f"the client gave up: {reason}"
             elif not channel.left:
                 channel.leave(reason=f"the client gave up: {reason}")
+        if self.finished:  # nothing to wait for: no need for a shield
+            return await self._conclude()
         with anyio.CancelScope(shield=True):  # a cancelled caller still gets its verdict
             result = await self._conclude()
         return result
@@ -187,8 +188,8 @@ class _Exchange:
         """Wait for the scenario's end (bounded by the watch limit), record it, judge it once."""
         __tracebackhide__ = True
         while not self.finished:
-            self._event = anyio.Event()
-            await self._event.wait()
+            self._event = event = self._loop.new_event()
+            await event.wait()
         if self.crash is not None:
             raise self.crash
         result = self.result
@@ -268,14 +269,60 @@ def _read_timeout(request: httpx.Request) -> float | None:
     return float(read) if isinstance(read, (int, float)) else None
 
 
-def _spawn(run: Callable[[], Any], name: str) -> object:
-    """Start ``run`` outside the caller's cancel scopes: cancelling the caller must not reach the app."""
-    context = contextvars.copy_context()
-    if sniffio.current_async_library() == "trio":
-        import trio
+class _Loop:
+    """The little the exchange needs from the backend, without anyio's per-call lookups
+    (a cancel scope per wait cost a third of a request)."""
 
-        trio.lowlevel.spawn_system_task(trio.lowlevel.disable_ki_protection(run), name=name, context=context)
-        return None
-    import asyncio
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        if backend == "trio":
+            import trio
 
-    return asyncio.get_running_loop().create_task(run(), name=name, context=context)
+            self.new_event: Callable[[], WaitableEvent] = trio.Event
+            self.now: Callable[[], float] = trio.current_time
+        else:
+            import asyncio
+
+            self._asyncio_loop = asyncio.get_running_loop()
+            self.new_event = asyncio.Event
+            self.now = self._asyncio_loop.time
+
+    @classmethod
+    def current(cls) -> _Loop:
+        return cls(sniffio.current_async_library())
+
+    async def wait(self, event: WaitableEvent, deadline: float | None) -> bool:
+        """Wait for ``event`` until ``deadline`` (the loop's clock); False if the deadline came first."""
+        if deadline is None:
+            await event.wait()
+            return True
+        if self.backend == "trio":
+            import trio
+
+            with trio.move_on_at(deadline):
+                await event.wait()
+            return event.is_set()
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            event.set()
+
+        timer = self._asyncio_loop.call_at(deadline, expire)
+        try:
+            await event.wait()
+        finally:
+            timer.cancel()
+        return not expired
+
+    def spawn(self, run: Callable[[], Any], name: str) -> object:
+        """Start ``run`` outside the caller's cancel scopes: cancelling the caller must not reach the app."""
+        context = contextvars.copy_context()
+        if self.backend == "trio":
+            import trio
+
+            trio.lowlevel.spawn_system_task(trio.lowlevel.disable_ki_protection(run), name=name,
+                                            context=context)
+            return None
+        return self._asyncio_loop.create_task(run(), name=name, context=context)

@@ -1,0 +1,110 @@
+"""DisconnectTransport against httpx's ASGITransport: the same client code, the same app.
+
+Each request is ``await client.get("/")`` on an ``httpx.AsyncClient`` over the transport,
+back to back in one event loop; no client leaves, so this is the price an ordinary suite
+pays for being auditable. Apps: a trivial Starlette endpoint (``PlainTextResponse``) and a
+FastAPI ``async def`` endpoint returning a dict. Both backends.
+
+Rounds of the two transports alternate (so machine noise hits both alike); the median
+round is reported, with the spread ((slowest - fastest) / median) of the plugin's rounds.
+The first response of every series is checked, so a broken path cannot pass as a fast one.
+
+Run:  python benchmarks/bench_transport.py            (about 30 s)
+      python benchmarks/bench_transport.py --quick    (about 8 s, rougher)
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, if not installed
+
+import anyio
+import httpx
+from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from pytest_disconnect import DisconnectTransport
+
+Batch = Callable[[int], Awaitable[None]]
+
+
+def starlette_app() -> Starlette:
+    async def ok(request: object) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    return Starlette(routes=[Route("/", ok)])
+
+
+def fastapi_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/")
+    async def ok() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def batch(transport: httpx.AsyncBaseTransport) -> Batch:
+    client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    checked = False
+
+    async def run(count: int) -> None:
+        nonlocal checked
+        for _ in range(count):
+            response = await client.get("/")
+            if not checked:
+                assert response.status_code == 200 and response.content in (b"ok", b'{"status":"ok"}')
+                checked = True
+
+    return run
+
+
+async def timed(run: Batch, count: int) -> float:
+    start = time.perf_counter()
+    await run(count)
+    return time.perf_counter() - start
+
+
+async def compare(app_factory: Callable[[], object], rounds: int, seconds: float) -> tuple[float, float, float]:
+    app = app_factory()
+    ours = DisconnectTransport(app)  # type: ignore[arg-type]
+    plugin, plain = batch(ours), batch(httpx.ASGITransport(app=app))  # type: ignore[arg-type]
+    await plugin(50)
+    await plain(50)
+    count = max(20, int(50 * seconds / await timed(plugin, 50)))
+    plugin_rates, plain_rates = [], []
+    for _ in range(rounds):
+        plugin_rates.append(count / await timed(plugin, count))
+        plain_rates.append(count / await timed(plain, count))
+        ours.results.clear()  # as a fresh transport per test would
+    median = statistics.median(plugin_rates)
+    spread = (max(plugin_rates) - min(plugin_rates)) / median
+    return median, statistics.median(plain_rates), spread
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds")
+    args = parser.parse_args(argv)
+    rounds, seconds = (3, 0.3) if args.quick else (7, 0.6)
+    print(f"{'case':<22}{'plugin/s':>10}{'httpx/s':>10}{'ratio':>8}{'+us/req':>9}{'spread':>8}")
+    for backend in ("asyncio", "trio"):
+        for name, factory in (("starlette", starlette_app), ("fastapi", fastapi_app)):
+            ours, plain, spread = anyio.run(compare, factory, rounds, seconds, backend=backend)
+            extra = 1e6 / ours - 1e6 / plain
+            print(f"{name + ' ' + backend:<22}{ours:>10,.0f}{plain:>10,.0f}{ours / plain:>8.2f}"
+                  f"{extra:>9.0f}{spread:>8.0%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
