@@ -12,6 +12,7 @@ import inspect
 import math
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from types import ModuleType
 
 import anyio
 import sniffio
@@ -21,6 +22,7 @@ from ._channel import Channel
 from ._errors import NotAnASGIApp
 from ._request import Request
 from ._result import Block, DisconnectResult, TimelineRecorder, Verdict
+from ._scenario_clock import ScenarioClock
 from ._servers import PROFILES
 from ._settings import Settings
 from ._trigger import Trigger
@@ -197,14 +199,12 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
     the app starts, for a client that reads the response as it comes.
     """
     backend = sniffio.current_async_library()
-    clock: Callable[[], float]
     post: Callable[[Callable[[], None]], None]
     if backend == "trio":
         import trio
 
         from . import _watch_trio as hooks
 
-        clock = trio.current_time
         post = trio.lowlevel.current_trio_token().run_sync_soon
     else:
         import asyncio
@@ -212,13 +212,26 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
         from . import _watch_asyncio as hooks  # type: ignore[no-redef]
 
         loop = asyncio.get_running_loop()
-        clock = loop.time
 
         def post(callback: Callable[[], None]) -> None:
             loop.call_soon_threadsafe(callback)
 
     # The loop's own clock (what anyio.current_time() reads), bound once: done
     # callbacks and instrument hooks run where anyio cannot detect the backend.
+    scenario_clock = ScenarioClock(backend, settings.clock)
+    scenario_clock.start()  # before the start time: the virtual clock freezes from here
+    try:
+        return await _drive(app, request, settings, backend, hooks, post, scenario_clock, allow=allow,
+                            heavy=heavy, trigger=trigger, on_channel=on_channel)
+    finally:
+        scenario_clock.stop()
+
+
+async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: str, hooks: ModuleType,
+                 post: Callable[[Callable[[], None]], None], scenario_clock: ScenarioClock, *,
+                 allow: frozenset[str], heavy: tuple[str, ...], trigger: Trigger | None,
+                 on_channel: Callable[[Channel], None] | None) -> DisconnectResult:
+    clock = scenario_clock.read
     start = clock()
 
     def now() -> float:
@@ -228,6 +241,7 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
     waker = _Waker(hooks.new_event)
     workset = WorkSet(now, timeline, hooks.new_event, post, allow)
     workset.on_all_done = waker.set
+    scenario_clock.watch(workset, start, timeline)
     trigger = settings.after if trigger is None else trigger
     channel = Channel(request, profile=PROFILES[settings.server], trigger=trigger, now=now,
                       timeline=timeline, on_leave=waker.set, new_event=hooks.new_event)
@@ -310,6 +324,10 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
                 runner.cancel_scope.cancel()
                 hooks.cancel_stray_tasks(workset)
                 workset.kill_processes()
+            scenario_clock.stop()  # delivers the last stretch the loop never slept
+    for began_at, ended_at in scenario_clock.starved:
+        timeline.add(began_at - start, "loop", f"event loop never slept for {ended_at - began_at:.2f} s: "
+                                               "the virtual clock ran at the real rate")
 
     return DisconnectResult(
         method=request.method,
@@ -332,6 +350,8 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
         protocol_error=channel.protocol_error,
         response_complete_at=channel.response_complete_at,
         route=_route(runner.scope),
+        starved=tuple((began_at - start, ended_at - start) for began_at, ended_at in scenario_clock.starved),
+        time_reads=tuple(f"{function} at {where}" for where, function in scenario_clock.time_reads.items()),
         blocks=tuple(blocks),
         receive_calls=channel.receive_calls,
         receives_after_disconnect=channel.receives_after_disconnect,

@@ -38,7 +38,7 @@ class Disconnect:
     def run(
         self, app: ASGIApp, method: str, path: str, *,
         after: float | Trigger | str | None = None, tolerance: float | None = None,
-        patience: float | None = None, server: str | None = None,
+        patience: float | None = None, server: str | None = None, clock: str | None = None,
         body: BodyArg = b"", json: object = None, headers: HeadersArg = None,
         allow: Iterable[str] = (), heavy: str | Iterable[str] = (),
         check: bool = True, backend: Backend = "asyncio",
@@ -64,7 +64,7 @@ class Disconnect:
         if backend not in ("asyncio", "trio"):
             raise ValueError(f"backend must be 'asyncio' or 'trio', not {backend!r}")
         settings, request = self._prepare(app, method, path, "disconnect.run()", after=after,
-                                          tolerance=tolerance, patience=patience, server=server,
+                                          tolerance=tolerance, patience=patience, server=server, clock=clock,
                                           body=body, json=json, headers=headers)
         extras = _extras(allow, heavy)
         result = run_in_loop_thread(lambda: drive(app, request, settings, **extras), backend=backend,
@@ -74,7 +74,7 @@ class Disconnect:
     async def arun(
         self, app: ASGIApp, method: str, path: str, *,
         after: float | Trigger | str | None = None, tolerance: float | None = None,
-        patience: float | None = None, server: str | None = None,
+        patience: float | None = None, server: str | None = None, clock: str | None = None,
         body: BodyArg = b"", json: object = None, headers: HeadersArg = None,
         allow: Iterable[str] = (), heavy: str | Iterable[str] = (),
         check: bool = True,
@@ -82,7 +82,7 @@ class Disconnect:
         """Like run(), on the running event loop (asyncio or trio) of an async test."""
         __tracebackhide__ = True
         settings, request = self._prepare(app, method, path, "disconnect.arun()", after=after,
-                                          tolerance=tolerance, patience=patience, server=server,
+                                          tolerance=tolerance, patience=patience, server=server, clock=clock,
                                           body=body, json=json, headers=headers)
         result = await drive(app, request, settings, **_extras(allow, heavy))
         return self._finish(result, check)

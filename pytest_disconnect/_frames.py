@@ -61,6 +61,11 @@ def innermost_app_frame(frame: FrameType) -> FrameType:
     return frame
 
 
+def is_app_code(filename: str) -> bool:
+    """Not the stdlib, not an installed package, not event-loop or harness plumbing."""
+    return not (filename.startswith((_STDLIB, sys.prefix, sys.base_prefix, "<")) or _is_plumbing(filename))
+
+
 def describe_frame(frame: FrameType) -> str:
     filename = frame.f_code.co_filename
     line = linecache.getline(filename, frame.f_lineno).strip().split("  #", 1)[0]  # no inline comment

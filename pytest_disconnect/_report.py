@@ -19,7 +19,12 @@ def header_line(settings: Settings) -> str:
 
 
 def headline(result: DisconnectResult) -> str:
-    """One line with the numbers, for both passing and failing runs."""
+    """One line with the numbers, for both passing and failing runs; says if the clock was virtual."""
+    line = _headline(result)
+    return f"{line} [virtual clock]" if result.clock == "virtual" else line
+
+
+def _headline(result: DisconnectResult) -> str:
     target = f"{result.method} {result.path}"
     tolerance = f"(tolerance {result.settings.tolerance:.2f} s)"
     verdict = result.verdict
@@ -61,6 +66,7 @@ def failure_message(result: DisconnectResult) -> str:
     if cause:
         parts += [f"  {cause}"]
     parts += _running_lines(result) + _heavy_lines(result) + _allowed_lines(result) + _poll_lines(result)
+    parts += _clock_lines(result)
     parts += ["", f"  {result.settings.describe()}", f"  {_advice(result)}"]
     return "\n".join(parts)
 
@@ -70,7 +76,8 @@ def section_text(result: DisconnectResult) -> str:
     if not result.passed:
         return failure_message(result)
     return "\n".join([headline(result), "", *timeline_lines(result), *_heavy_lines(result),
-                      *_allowed_lines(result), *_poll_lines(result), "", f"  {result.settings.describe()}"])
+                      *_allowed_lines(result), *_poll_lines(result), *_clock_lines(result), "",
+                      f"  {result.settings.describe()}"])
 
 
 def timeline_lines(result: DisconnectResult) -> list[str]:
@@ -227,6 +234,19 @@ def _poll_lines(result: DisconnectResult) -> list[str]:
     return [f"  Busy-polling: receive() was called {result.receive_calls:,} times in {span:.2f} s "
             f"({result.receive_calls / span:,.0f}/s), which keeps a core busy; wait in a task that "
             "awaits receive() until http.disconnect instead (README.md#busy-polling)."]
+
+
+def _clock_lines(result: DisconnectResult) -> list[str]:
+    """What the virtual clock could not reach: real-rate stretches, the app's own clock reads."""
+    lines = []
+    starved = sum(end - start for start, end in result.starved)
+    if starved:
+        lines.append(f"  Virtual clock: the event loop never slept for {starved:.2f} s in all (busy-polling "
+                     "or blocking code), so time ran at the real rate then.")
+    for read in result.time_reads:
+        lines.append(f"  Virtual clock: the app read the real clock, {read}; it sees real time while the "
+                     "loop's jumps ahead: use anyio.current_time() or loop.time() (README.md#virtual-clock)")
+    return lines
 
 
 def _allowed_lines(result: DisconnectResult) -> list[str]:

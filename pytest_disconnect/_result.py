@@ -144,6 +144,15 @@ class DisconnectResult:
     sends_after_disconnect: int = 0
     #: The route template the app's router matched ('/items/{item_id}'), when it says.
     route: str | None = None
+    #: Virtual clock only: stretches (start, end) the loop never slept, when time ran at the real rate.
+    starved: tuple[tuple[float, float], ...] = ()
+    #: Virtual clock only: the app's own reads of the real clock ('time.monotonic() at app.py:3 in f').
+    time_reads: tuple[str, ...] = ()
+
+    @property
+    def clock(self) -> str:
+        """'real' or 'virtual': the clock the times were measured on."""
+        return self.settings.clock
 
     @property
     def endpoint(self) -> str:

@@ -46,6 +46,16 @@ def _parse_server(value: object) -> str:
     return value.strip().lower()
 
 
+CLOCKS = ("real", "virtual")
+DEFAULT_CLOCK = "real"
+
+
+def _parse_clock(value: object) -> str:
+    if not isinstance(value, str) or value.strip().lower() not in CLOCKS:
+        raise ValueError("one of " + ", ".join(CLOCKS))
+    return value.strip().lower()
+
+
 @dataclass(frozen=True)
 class OptionSpec(Generic[T]):
     """One setting, as the CLI, the ini file, the marker and run() spell it."""
@@ -80,6 +90,10 @@ OPTIONS: tuple[OptionSpec[object], ...] = (
     OptionSpec("server", "server behaviour to reproduce: " + ", ".join(
         f"{p.name} ({p.summary})" for p in PROFILES.values()) + f" (default: {DEFAULT_SERVER})",
         "NAME", _parse_server, DEFAULT_SERVER),
+    OptionSpec("clock", "virtual: the event loop jumps to its next timer instead of waiting, so long "
+               "sleeps cost no wall time and latencies are exact; time runs at the real rate while "
+               f"threads, processes or sockets work (default: {DEFAULT_CLOCK})", "real|virtual",
+               _parse_clock, DEFAULT_CLOCK),
 )
 OPTION_NAMES = tuple(spec.name for spec in OPTIONS)
 _SPECS = {spec.name: spec for spec in OPTIONS}
@@ -137,6 +151,7 @@ class Settings:
     tolerance: float = DEFAULT_TOLERANCE
     patience: float = DEFAULT_PATIENCE
     server: str = DEFAULT_SERVER
+    clock: str = DEFAULT_CLOCK
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property

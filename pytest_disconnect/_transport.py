@@ -49,14 +49,15 @@ class DisconnectTransport(httpx.AsyncBaseTransport):
     def __init__(
         self, app: ASGIApp, *, after: float | Trigger | str | None = None,
         tolerance: float | None = None, patience: float | None = None, server: str | None = None,
-        allow: Iterable[str] = (), heavy: str | Iterable[str] = (), check: bool = True,
+        clock: str | None = None, allow: Iterable[str] = (), heavy: str | Iterable[str] = (), check: bool = True,
     ) -> None:
         check_app(app)
         self.app = app
         self.check = check
         #: Every request's result, in the order their verdicts came.
         self.results: list[DisconnectResult] = []
-        self._overrides = {"after": after, "tolerance": tolerance, "patience": patience, "server": server}
+        self._overrides = {"after": after, "tolerance": tolerance, "patience": patience, "server": server,
+                           "clock": clock}
         apply(Settings(), _SOURCE, self._overrides)  # a bad value fails here, naming the argument
         self._extras = _extras(allow, heavy)
         self._open: set[_Exchange] = set()
@@ -117,6 +118,8 @@ class _Exchange:
         __tracebackhide__ = True
         self.transport._open.add(self)
         self._task = self._loop.spawn(self._run, f"pytest-disconnect client: {self.request.target}")
+        # The read timeout counts from the scenario's start (exact numbers on the virtual clock).
+        await self._until(lambda: self.finished or self.channel is not None, timeout=False)
         await self._until(self._has(lambda channel: channel.delivered_start or channel.left))
         channel = self.channel
         if channel is not None and channel.delivered_start:
@@ -141,6 +144,7 @@ class _Exchange:
     def _attach(self, channel: Channel) -> None:
         self.channel = channel
         channel.on_change = self._wake
+        self._wake()
         if self._leave_reason is not None:  # the client gave up before the scenario began
             channel.leave(reason=self._leave_reason)
 
@@ -151,11 +155,11 @@ class _Exchange:
     def _has(self, what: Callable[[Channel], bool]) -> Callable[[], bool]:
         return lambda: self.finished or (self.channel is not None and what(self.channel))
 
-    async def _until(self, ready: Callable[[], bool]) -> None:
+    async def _until(self, ready: Callable[[], bool], *, timeout: bool = True) -> None:
         """Wait for ``ready()`` within the read timeout; a client giving up leaves first."""
         __tracebackhide__ = True
         loop = self._loop
-        deadline = None if self.timeout is None else loop.now() + self.timeout
+        deadline = None if self.timeout is None or not timeout else loop.now() + self.timeout
         try:
             while not ready():
                 self._event = event = loop.new_event()
@@ -285,7 +289,8 @@ class _Loop:
 
             self._asyncio_loop = asyncio.get_running_loop()
             self.new_event = asyncio.Event
-            self.now = self._asyncio_loop.time
+            loop = self._asyncio_loop
+            self.now = lambda: loop.time()  # looked up each time: the virtual clock shadows it
 
     @classmethod
     def current(cls) -> _Loop:

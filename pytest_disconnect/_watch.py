@@ -88,6 +88,10 @@ class WorkSet:
         self._allow = allow
         #: The same clock, readable from any thread (the loop's own clock may not be).
         self._real_start = time.monotonic() - now()
+        #: Scenario time as read from worker threads; the driver points it at the virtual clock.
+        self.thread_now: Callable[[], float] = self.real_now
+        #: Set under the virtual clock: called when app code reads time.monotonic() and the like.
+        self.notice_time_read: Callable[[str, str], None] | None = None
         #: Runs a callback on the loop from another thread.
         self.post = post or (lambda callback: callback())
         self._timeline = timeline
@@ -136,7 +140,7 @@ class WorkSet:
         """From heavy(): on the loop directly; from a worker thread through post()."""
         if on_loop:
             return self.started(None, None, name, "heavy")
-        work = Work(None, None, name, "heavy", self.real_now())
+        work = Work(None, None, name, "heavy", self.thread_now())
         work.thread_ident = threading.get_ident()
         post_quietly(self.post, lambda: self._register(work))
         return work
@@ -145,7 +149,7 @@ class WorkSet:
         if on_loop:
             self.ended(work, outcome)
         else:
-            ended = self.real_now()
+            ended = self.thread_now()
             post_quietly(self.post, lambda: self.ended(work, outcome, at=ended))
 
     def allow_by_stack(self, work: Work) -> None:
@@ -198,6 +202,11 @@ class WorkSet:
         return max((work.ended_at for work in self.works if work.ended_at is not None and not work.allowed),
                    default=fallback)
 
+    def real_work_running(self) -> bool:
+        """Threads or processes at work (allowed ones too): the virtual clock must not jump past them."""
+        return any(work.ended_at is None and (work.kind in ("thread", "process") or (
+            work.kind == "heavy" and work.thread_ident is not None)) for work in self.works)
+
     def running(self) -> list[Work]:
         """Judged work still running."""
         return [work for work in self.works if work.ended_at is None and not work.allowed]
@@ -232,7 +241,7 @@ class WorkSet:
                 now_state = state(int(work.task))  # type: ignore[call-overload]
                 if now_state != "running":
                     work.outcome = "exited, not reaped yet" if now_state == "exited" else "exited"
-                    post_quietly(self.post, functools.partial(self.ended, work, "", at=self.real_now()))
+                    post_quietly(self.post, functools.partial(self.ended, work, "", at=self.thread_now()))
 
     def kill_processes(self) -> None:
         """Kill child processes still running: none may outlive the test."""
@@ -269,7 +278,7 @@ class WorkSet:
                 outcome = f"raised {type(exc).__name__}"
                 raise
             finally:
-                ended = self.real_now()
+                ended = self.thread_now()
                 post_quietly(self.post, lambda: self.ended(work, outcome, at=ended))
 
         return in_thread, never_started

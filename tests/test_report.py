@@ -53,9 +53,25 @@ def test_kept_running() -> None:
         "    app: app/events.py:42 in stream -> await sleep(0.05)  [ended at +3.00 s (returned)]",
         "",
         "  after=0.10 s (--disconnect-after), tolerance=0.50 s (disconnect_tolerance in pyproject.toml), "
-        "patience=5.00 s (default), server=asgi-2.4 (default)",
+        "patience=5.00 s (default), server=asgi-2.4 (default), clock=real (default)",
         "  Intended? Raise the limit: @pytest.mark.disconnect(tolerance=3.7)  (README.md#tolerance)",
     ])
+
+
+def test_the_virtual_clock_is_named_with_what_it_could_not_reach() -> None:
+    settings = replace(SETTINGS, clock="virtual", sources={**SETTINGS.sources, "clock": "--disconnect-clock"})
+    result = replace(KEPT_RUNNING, settings=settings, starved=((0.1, 0.35), (1.0, 1.25)),
+                     time_reads=("time.monotonic() at app.py:7 in poll -> if time.monotonic() > t:",))
+    message = failure_message(result).split("\n")
+    assert message[0] == "GET /events kept running 2.90 s after http.disconnect (tolerance 0.50 s) [virtual clock]"
+    assert message[-5:-3] == [
+        "  Virtual clock: the event loop never slept for 0.50 s in all (busy-polling or blocking code), "
+        "so time ran at the real rate then.",
+        "  Virtual clock: the app read the real clock, time.monotonic() at app.py:7 in poll -> if "
+        "time.monotonic() > t:; it sees real time while the loop's jumps ahead: use anyio.current_time() "
+        "or loop.time() (README.md#virtual-clock)",
+    ]
+    assert message[-2].endswith("clock=virtual (--disconnect-clock)")
 
 
 def test_cancelled_resisting_and_late_delivery() -> None:
@@ -81,7 +97,7 @@ def test_cancelled_resisting_and_late_delivery() -> None:
         "    task tick: app.py:9 in tick -> await y()  [ended at +5.20 s (cancelled)]",
         "",
         "  after=0.10 s (--disconnect-after), tolerance=0.50 s (disconnect_tolerance in pyproject.toml), "
-        "patience=5.00 s (default), server=uvicorn (default)",
+        "patience=5.00 s (default), server=uvicorn (default), clock=real (default)",
         "  Intended? Watch longer before the harness cancels: @pytest.mark.disconnect(patience=SECONDS)  "
         "(README.md#patience)",
     ]
