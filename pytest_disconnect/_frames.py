@@ -39,10 +39,13 @@ def where(coro: object) -> str | None:
     'examples/app.py:42 in no_context -> await heavy_work()'.
     """
     frames = coroutine_frames(coro)
+    # The app's own code first (Starlette's run_in_threadpool is where a def endpoint waits,
+    # but not what the user can change), then any library, then the plumbing itself.
+    app = [frame for frame in frames if is_app_code(frame.f_code.co_filename)]
     own = [frame for frame in frames if not _is_plumbing(frame.f_code.co_filename)]
-    if not (own or frames):
+    if not (app or own or frames):
         return None
-    return describe_frame((own or frames)[-1])
+    return describe_frame((app or own or frames)[-1])
 
 
 _STDLIB = os.path.dirname(os.__file__) + os.sep

@@ -113,8 +113,9 @@ def summary_lines(table: dict[str, EndpointStats], settings_line: str) -> list[s
     lines.insert(1, _row(tuple("-" * width for width in widths), widths))
     failing = sum(not stats.passed for stats in rows)
     lines.append("")
-    lines.append(f"{len(rows)} endpoints, {failing} kept working after the client left"
-                 if failing else f"{len(rows)} endpoints, all stopped when the client left")
+    endpoints = f"{len(rows)} endpoint{'s' if len(rows) != 1 else ''}"
+    lines.append(f"{endpoints}, {failing} kept working after the client left"
+                 if failing else f"{endpoints}, all stopped when the client left")
     lines.append(settings_line)
     return lines
 

@@ -97,6 +97,8 @@ class WorkSet:
         self._timeline = timeline
         self._new_event = new_event
         self.works: list[Work] = []
+        #: Worker-thread calls whose caller has not had its result yet.
+        self.threads_in_flight = 0
         self._by_task: dict[object, Work] = {}  # tasks are hashable by identity
         self.live = 0
         self._all_done: WaitableEvent | None = None  # made on first wait
@@ -204,7 +206,7 @@ class WorkSet:
 
     def real_work_running(self) -> bool:
         """Threads or processes at work (allowed ones too): the virtual clock must not jump past them."""
-        return any(work.ended_at is None and (work.kind in ("thread", "process") or (
+        return self.threads_in_flight > 0 or any(work.ended_at is None and (work.kind in ("thread", "process") or (
             work.kind == "heavy" and work.thread_ident is not None)) for work in self.works)
 
     def running(self) -> list[Work]:
@@ -263,8 +265,12 @@ class WorkSet:
         work = self.started(None, None, _callable_name(func), "thread")
         work.owner = self.owner_of_current_task()
         began = threading.Event()
+        # Until the caller has its result, real work is in flight: the thread's end is posted
+        # to the loop before the result is, and a virtual clock must not jump in between.
+        self.threads_in_flight += 1
 
         def never_started() -> None:
+            self.threads_in_flight -= 1
             if not began.is_set():
                 self.ended(work, "never started: the call was cancelled first")
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Generator
+import warnings
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -109,10 +110,16 @@ class _Summary:
                 add(self.table, stats)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        settings = self.config.stash[SETTINGS_KEY]
+        if not self.table and "after" in settings.sources and terminalreporter.stats.get("passed"):
+            # An audit that audited nothing looks green: say so.
+            terminalreporter.write_line(
+                f"disconnect: after={settings.show('after')} ({settings.source('after')}) was set, but no request "
+                "went through DisconnectTransport or the disconnect fixture: nothing was audited "
+                "(swap httpx.ASGITransport for pytest_disconnect.DisconnectTransport)", yellow=True)
         if not worth_showing(self.table):
             return
         terminalreporter.write_sep("=", "disconnect summary")
-        settings = self.config.stash[SETTINGS_KEY]
         for line in summary_lines(self.table, f"run-wide settings: {settings.describe()}"):
             terminalreporter.write_line(line)
 
@@ -139,13 +146,19 @@ def asgi_app() -> ASGIApp:
 
 
 @pytest.fixture
-def disconnect_client(asgi_app: ASGIApp) -> httpx.AsyncClient:
+def disconnect_client(asgi_app: ASGIApp) -> Iterator[httpx.AsyncClient]:
     """An ``httpx.AsyncClient`` for ``asgi_app`` through DisconnectTransport (base URL http://testserver)."""
     import httpx
 
     from ._transport import DisconnectTransport
 
-    return httpx.AsyncClient(transport=DisconnectTransport(asgi_app), base_url="http://testserver")
+    transport = DisconnectTransport(asgi_app)
+    yield httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    # A sync fixture cannot await aclose(); a response left open is a request never judged.
+    if transport._open:
+        warnings.warn(pytest.PytestWarning(
+            f"{len(transport._open)} response(s) from disconnect_client were never read to the end or "
+            "closed, so their requests were never judged: use `async with client.stream(...)`"), stacklevel=1)
 
 
 def _shared(config: pytest.Config) -> Disconnect:

@@ -171,3 +171,37 @@ def test_it(disconnect_client):
     result = suite.runpytest("test_fixture.py")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*disconnect_client needs your app: define a fixture named asgi_app*"])
+
+
+def test_an_audit_that_audited_nothing_says_so(pytester: pytest.Pytester,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio")
+    pytester.makepyfile(service=SERVICE, test_suite=SUITE.replace(
+        "transport = DisconnectTransport(app)", "transport = httpx.ASGITransport(app=app)"))
+    result = pytester.runpytest("--disconnect-after=0.1")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["disconnect: after=0.10 s (--disconnect-after) was set, but no request went "
+                                 "through DisconnectTransport or the disconnect fixture: nothing was audited*"])
+
+
+def test_a_response_left_open_by_the_client_fixture_is_a_warning(suite: pytest.Pytester) -> None:
+    suite.makeconftest('''
+import pytest
+from service import app
+
+@pytest.fixture
+def asgi_app():
+    return app
+''')
+    suite.makepyfile(test_open='''
+import pytest
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_it(disconnect_client):
+    response = await disconnect_client.send(disconnect_client.build_request("GET", "/fast"), stream=True)
+    assert response.status_code == 200
+''')
+    result = suite.runpytest_subprocess("test_open.py")  # in-process, the outer run's -W error applies
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*1 response(s) from disconnect_client were never read to the end or closed*"])

@@ -49,7 +49,7 @@ def test_a_loop_blocked_past_the_tolerance_delivers_the_disconnect_late() -> Non
     assert result.latency is not None and result.latency > 0.2
     texts = result.timeline.texts()
     assert any("the busy event loop never delivered it" in text for text in texts)
-    assert any(text.startswith("event loop blocked for 0.4") and "in blocks -> time.sleep(0.4)" in text
+    assert any(text.startswith("event loop blocked for 0.") and "in blocks -> time.sleep(0.4)" in text
                for text in texts)
     assert result.blocks and result.blocks[0].end - result.blocks[0].start >= 0.3
 
