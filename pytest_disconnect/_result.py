@@ -164,7 +164,8 @@ class DisconnectResult:
         """Seconds from the client leaving until all watched work had stopped on its own."""
         if self.disconnected_at is None or self.stopped_at is None:
             return None
-        return max(0.0, self.stopped_at - self.disconnected_at)
+        # To the nanosecond: on the virtual clock 0.6 - 0.1 is 0.5, not 0.49999999999999994.
+        return round(max(0.0, self.stopped_at - self.disconnected_at), 9)
 
     @property
     def passed(self) -> bool:

@@ -59,7 +59,7 @@ class ScenarioClock:
         if virtual is None:
             return
         self._workset = workset
-        workset.thread_now = lambda: virtual.now() - start
+        workset.thread_now = lambda: round(virtual.now() - start, 9)  # as the driver's now()
 
         def noticed(function: str, where: str) -> None:
             if where not in self.time_reads:

@@ -380,3 +380,60 @@ def test_sleepy(disconnect, moment):
             "E *moment=Trigger.at(0.0),*",
             "E *disconnect: after=Trigger.at(0.0): GET / kept running 0.6? s after http.disconnect*",
         ])
+
+
+class TestVirtualClock:
+    SLOW = '''
+import pytest
+from pytest_disconnect import HandlerKeptRunning
+from app import sleepy
+
+def test_sleepy(disconnect):
+    with pytest.raises(HandlerKeptRunning) as caught:
+        disconnect.run(sleepy, "GET", "/", after=0.1, tolerance=0.1)
+    print("\\nLATENCY", caught.value.result.latency, caught.value.result.clock)
+'''
+
+    @pytest.mark.parametrize(("args", "ini", "source"), [
+        (["--disconnect-clock=virtual"], "", "--disconnect-clock"),
+        ([], "disconnect_clock = virtual", "disconnect_clock in tox.ini"),
+        (["-o", "disconnect_clock=virtual"], "", "-o disconnect_clock"),
+    ])
+    def test_the_clock_comes_from_the_command_line_or_the_ini_file(
+            self, project: pytest.Pytester, args: list[str], ini: str, source: str) -> None:
+        if ini:
+            project.makeini(f"[pytest]\n{ini}\n")
+        project.makepyfile(self.SLOW)
+        result = project.runpytest("-s", *args)
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines([f"disconnect: *clock=virtual ({source})", "LATENCY 0.5 virtual"])
+
+    def test_a_marker_puts_one_test_on_it(self, project: pytest.Pytester) -> None:
+        project.makepyfile(self.SLOW.replace("def test_sleepy", "@pytest.mark.disconnect(clock='virtual')\n"
+                                                               "def test_sleepy"))
+        result = project.runpytest("-s")
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines(["LATENCY 0.5 virtual"])
+
+    def test_a_bad_clock_is_a_usage_error(self, pytester: pytest.Pytester) -> None:
+        result = pytester.runpytest("--disconnect-clock=fake")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(["*invalid --disconnect-clock 'fake' on the command line: "
+                                     "expected one of real, virtual*"])
+
+    def test_hypothesis_examples_on_the_virtual_clock(self, project: pytest.Pytester) -> None:
+        project.makepyfile('''
+from hypothesis import given, settings
+from pytest_disconnect import strategies as ds
+from app import sleepy
+
+@settings(max_examples=50, deadline=None, database=None)
+@given(moment=ds.moments(max_value=0.5))
+def test_sleepy(disconnect, moment):
+    result = disconnect.run(sleepy, "GET", "/", after=moment, clock="virtual", check=False)
+    assert result.clock == "virtual"
+    if result.disconnected_at is not None:
+        assert result.latency == round(0.6 - result.disconnected_at, 9)  # exact: sleepy works 0.6 s
+''')
+        result = project.runpytest_subprocess("--durations=1")
+        result.assert_outcomes(passed=1)
