@@ -8,8 +8,10 @@ send() is silent or raises ClientDisconnected, by server profile.
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from collections.abc import Callable
+from types import FrameType
 from typing import NoReturn
 
 from ._errors import ClientDisconnected
@@ -54,6 +56,9 @@ class Channel:
         self.receives_after_disconnect = 0
         self.sends_after_disconnect = 0
         self.receive_calls = 0
+        self.chunks_thrown_away = 0
+        self.response_started_at: float | None = None
+        self._disconnects_given = 0
         self.response_complete_at: float | None = None
         #: The first protocol violation the app made, raised into it and reported to the test.
         self.protocol_error: AssertionError | None = None
@@ -118,13 +123,19 @@ class Channel:
     async def receive(self) -> Message:
         self.receive_calls += 1
         # As uvicorn: once the client left (or the response is complete), body still in the
-        # buffer is dropped and every receive() says http.disconnect.
-        if self._pending and not self.left and not self.response_complete:
+        # buffer is dropped and every receive() says http.disconnect. hypercorn's queue keeps
+        # the body ahead of the disconnect, gives the disconnect once, then waits forever.
+        profile = self._profile
+        if self._pending and not self.response_complete and (not self.left or profile.keeps_unread_body):
             return self._next_chunk()
         if not self.left and not self.response_complete:
             if self._gone is None:
                 self._gone = self._new_event()
             await self._gone.wait()
+        if not profile.repeats_disconnect and self._disconnects_given:
+            self._timeline.add(self._now(), "receive", "receive() waits: the queue has nothing more (hypercorn)")
+            await self._new_event().wait()  # never set: only cancellation ends it
+        self._disconnects_given += 1
         # No checkpoint from here on: is_disconnected() must see this message.
         now = self._now()
         if self.left:
@@ -140,8 +151,12 @@ class Channel:
         chunk = self._pending.popleft()
         more = bool(self._pending)
         self.chunks_read += 1
+        thrown_away = _called_from_is_disconnected()
+        if thrown_away:  # B3: the chunk is lost to the app, which may then wait for it forever
+            self.chunks_thrown_away += 1
         self._timeline.add(self._now(), "receive",
-                           f"receive() -> http.request ({len(chunk)} B, more_body={more})")
+                           f"receive() -> http.request ({len(chunk)} B, more_body={more})"
+                           + ("  taken by is_disconnected(), which throws it away" if thrown_away else ""))
         if self.chunks_read == self._leave_after_chunks:
             self.leave()
         return {"type": "http.request", "body": chunk, "more_body": more}
@@ -188,6 +203,7 @@ class Channel:
         if not isinstance(status, int):
             self._violation(f"send() got 'http.response.start' with status {status!r}, not an int")
         self.response_started = True
+        self.response_started_at = self._now()
         self.status = status
         self.headers = tuple((bytes(k), bytes(v)) for k, v in message.get("headers", ()))
         return f"http.response.start {status}"
@@ -226,3 +242,15 @@ class Channel:
 
 def _nothing() -> None:
     pass
+
+
+def _called_from_is_disconnected() -> bool:
+    """Whether Starlette's Request.is_disconnected() (which discards what it reads) asked."""
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(4):  # through a middleware's receive wrapper or two
+        if frame is None:
+            return False
+        if frame.f_code.co_name == "is_disconnected":
+            return True
+        frame = frame.f_back
+    return False

@@ -7,11 +7,12 @@ build anywhere (a module-level client, a fixture), looks them up here.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 
 import pytest
 
 from ._result import DisconnectResult
-from ._settings import Settings, marker_layers, resolve
+from ._settings import Settings, Source, apply, marker_layers, resolve
 from ._summary import fold
 
 
@@ -31,6 +32,11 @@ class TestContext:
         """Raises SettingError for a bad marker (tests with the fixture fail at setup instead)."""
         if self._settings is None:
             self._settings = resolve(self._base, marker_layers(self.item))
+        return self._settings
+
+    def override(self, source: Source, values: Mapping[str, object]) -> Settings:
+        """A fixture's settings, over the marker's (call arguments still win)."""
+        self._settings = apply(self.settings, source, values)
         return self._settings
 
     def record(self, result: DisconnectResult, *, section: bool = True) -> None:

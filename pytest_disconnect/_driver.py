@@ -238,7 +238,7 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
         return clock() - start
 
     if scenario_clock.kind == "virtual":
-        def now() -> float:  # noqa: F811  # 0.1 s from a start of 12345.678 is 0.1000000000003638
+        def now() -> float:  # 0.1 s from a start of 12345.678 is 0.1000000000003638
             return round(clock() - start, 9)
 
     timeline = TimelineRecorder()
@@ -354,6 +354,8 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
         protocol_error=channel.protocol_error,
         response_complete_at=channel.response_complete_at,
         route=_route(runner.scope),
+        response_started_at=channel.response_started_at,
+        chunks_thrown_away=channel.chunks_thrown_away,
         starved=tuple((began_at - start, ended_at - start) for began_at, ended_at in scenario_clock.starved),
         time_reads=tuple(f"{function} at {where}" for where, function in scenario_clock.time_reads.items()),
         blocks=tuple(blocks),

@@ -66,7 +66,7 @@ def failure_message(result: DisconnectResult) -> str:
     if cause:
         parts += [f"  {cause}"]
     parts += _running_lines(result) + _heavy_lines(result) + _allowed_lines(result) + _poll_lines(result)
-    parts += _clock_lines(result)
+    parts += _notice_lines(result) + _clock_lines(result)
     parts += ["", f"  {result.settings.describe()}", f"  {_advice(result)}"]
     return "\n".join(parts)
 
@@ -76,7 +76,8 @@ def section_text(result: DisconnectResult) -> str:
     if not result.passed:
         return failure_message(result)
     return "\n".join([headline(result), "", *timeline_lines(result), *_heavy_lines(result),
-                      *_allowed_lines(result), *_poll_lines(result), *_clock_lines(result), "",
+                      *_allowed_lines(result), *_poll_lines(result), *_notice_lines(result),
+                      *_clock_lines(result), "",
                       f"  {result.settings.describe()}"])
 
 
@@ -234,6 +235,22 @@ def _poll_lines(result: DisconnectResult) -> list[str]:
     return [f"  Busy-polling: receive() was called {result.receive_calls:,} times in {span:.2f} s "
             f"({result.receive_calls / span:,.0f}/s), which keeps a core busy; wait in a task that "
             "awaits receive() until http.disconnect instead (README.md#busy-polling)."]
+
+
+def _notice_lines(result: DisconnectResult) -> list[str]:
+    """Known bugs the channel saw, whatever the verdict (FACTS: B3, B9)."""
+    lines = []
+    gone, started = result.disconnected_at, result.response_started_at
+    # A failing report says it already ('It sent 2 messages to the departed client').
+    if result.passed and gone is not None and started is not None and started >= gone:
+        lines.append(f"  Response to nobody: the app started a {result.status} response at +{started:.2f} s, "
+                     f"{started - gone:.2f} s after the client left, and sent {result.sends_after_disconnect} "
+                     "message(s) to it; an app that notices the disconnect should stop, not answer (B9).")
+    if result.chunks_thrown_away:
+        chunks = result.chunks_thrown_away
+        lines.append(f"  Lost request body: is_disconnected() read {chunks} body chunk{'s' if chunks != 1 else ''} "
+                     "and threw it away; read the body first (await request.body()), then poll (B3).")
+    return lines
 
 
 def _clock_lines(result: DisconnectResult) -> list[str]:

@@ -142,6 +142,10 @@ class DisconnectResult:
     receive_calls: int = 0
     receives_after_disconnect: int = 0
     sends_after_disconnect: int = 0
+    #: When the app sent http.response.start (after the disconnect, a response to nobody: B9).
+    response_started_at: float | None = None
+    #: Request body chunks Starlette's is_disconnected() read and threw away (B3).
+    chunks_thrown_away: int = 0
     #: The route template the app's router matched ('/items/{item_id}'), when it says.
     route: str | None = None
     #: Virtual clock only: stretches (start, end) the loop never slept, when time ran at the real rate.

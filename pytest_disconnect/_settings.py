@@ -104,7 +104,7 @@ MARKER_HELP = (
     + "): disconnect settings for this test's disconnect.run()/arun() calls"
 )
 
-SourceKind = Literal["default", "ini", "override", "cli", "marker", "call"]
+SourceKind = Literal["default", "ini", "override", "cli", "marker", "fixture", "call"]
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,7 @@ class Source:
             "override": f"-o {spec.ini}",
             "cli": spec.flag,
             "marker": f"@pytest.mark.{MARKER_NAME} on {self.detail}",
+            "fixture": f"the {self.detail} fixture",
             "call": f"{self.detail} argument",
         }[self.kind]
 
@@ -133,6 +134,7 @@ class Source:
             "override": "in -o",
             "cli": "on the command line",
             "marker": f"in @pytest.mark.{MARKER_NAME} on {self.detail}",
+            "fixture": f"in the {self.detail} fixture",
             "call": f"in {self.detail}",
         }[self.kind]
 

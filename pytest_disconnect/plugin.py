@@ -11,7 +11,8 @@ import pytest
 
 from . import _current
 from ._errors import SettingError
-from ._settings import MARKER_HELP, OPTIONS, Settings, resolve_config
+from ._servers import PROFILES
+from ._settings import MARKER_HELP, OPTIONS, Settings, Source, resolve_config
 from ._summary import EndpointStats, add, summary_lines, worth_showing
 
 if TYPE_CHECKING:
@@ -136,6 +137,20 @@ def disconnect(pytestconfig: pytest.Config) -> Disconnect:
     then ``@pytest.mark.disconnect``, ``--disconnect-*`` options and ``disconnect_*`` ini values.
     """
     return _shared(pytestconfig)
+
+
+@pytest.fixture(params=list(PROFILES))
+def disconnect_server(request: pytest.FixtureRequest) -> str:
+    """Run the test once per server profile (uvicorn, hypercorn, asgi-2.4): its disconnect.run(),
+    arun() and DisconnectTransport requests use that profile, unless a call names its own."""
+    name = str(request.param)
+    context = _current.current()
+    if context is not None and context.item is request.node:
+        settings = context.override(Source("fixture", "disconnect_server"), {"server": name})
+        shared = request.config.stash.get(SHARED_KEY, None)
+        if shared is not None:
+            shared._bind(settings, context.record)
+    return name
 
 
 @pytest.fixture

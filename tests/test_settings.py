@@ -76,7 +76,7 @@ class TestValidation:
             (OVERRIDE, {"patience": "x"}, "invalid disconnect_patience 'x' in -o: expected seconds >= 0"),
             (MARKER, {"server": "gunicorn"},
              "invalid server 'gunicorn' in @pytest.mark.disconnect on tests/test_app.py::test_report: "
-             "expected one of uvicorn, asgi-2.4"),
+             "expected one of uvicorn, hypercorn, asgi-2.4"),
             (CALL, {"tolerance": True},
              "invalid tolerance True in disconnect.run(): expected seconds >= 0"),
             (MARKER, {"aftr": 1},
