@@ -14,7 +14,7 @@ test: $(STAMP)  ## the plugin's own tests
 
 lint: $(STAMP)
 	$(BIN)/python -m mypy
-	$(BIN)/python -m ruff check pytest_disconnect tests examples benchmarks
+	$(BIN)/python -m ruff check pytest_disconnect tests examples benchmarks scripts
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_throughput.py

@@ -10,6 +10,7 @@ from ._errors import (
     DisconnectError,
     EventLoopBlocked,
     HandlerKeptRunning,
+    LiveSetupError,
     NotAnASGIApp,
     SettingError,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "Event",
     "EventLoopBlocked",
     "HandlerKeptRunning",
+    "LiveSetupError",
     "NotAnASGIApp",
     "ServerProfile",
     "SettingError",

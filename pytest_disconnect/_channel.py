@@ -135,8 +135,11 @@ class Channel:
         if not profile.repeats_disconnect and self._disconnects_given:
             self._timeline.add(self._now(), "receive", "receive() waits: the queue has nothing more (hypercorn)")
             await self._new_event().wait()  # never set: only cancellation ends it
+        return self._disconnect_message()
+
+    def _disconnect_message(self) -> Message:
+        """Record an http.disconnect the app is about to get. No checkpoint: is_disconnected() must see it."""
         self._disconnects_given += 1
-        # No checkpoint from here on: is_disconnected() must see this message.
         now = self._now()
         if self.left:
             self.receives_after_disconnect += 1
@@ -150,16 +153,19 @@ class Channel:
     def _next_chunk(self) -> Message:
         chunk = self._pending.popleft()
         more = bool(self._pending)
+        self._record_chunk(chunk, more)
+        if self.chunks_read == self._leave_after_chunks:
+            self.leave()
+        return {"type": "http.request", "body": chunk, "more_body": more}
+
+    def _record_chunk(self, chunk: bytes, more: bool) -> None:
         self.chunks_read += 1
-        thrown_away = _called_from_is_disconnected()
+        thrown_away = _called_from_is_disconnected(depth=3)
         if thrown_away:  # B3: the chunk is lost to the app, which may then wait for it forever
             self.chunks_thrown_away += 1
         self._timeline.add(self._now(), "receive",
                            f"receive() -> http.request ({len(chunk)} B, more_body={more})"
                            + ("  taken by is_disconnected(), which throws it away" if thrown_away else ""))
-        if self.chunks_read == self._leave_after_chunks:
-            self.leave()
-        return {"type": "http.request", "body": chunk, "more_body": more}
 
     async def send(self, message: Message) -> None:
         kind = message.get("type") if isinstance(message, dict) else None
@@ -244,9 +250,9 @@ def _nothing() -> None:
     pass
 
 
-def _called_from_is_disconnected() -> bool:
+def _called_from_is_disconnected(depth: int) -> bool:
     """Whether Starlette's Request.is_disconnected() (which discards what it reads) asked."""
-    frame: FrameType | None = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(depth)
     for _ in range(4):  # through a middleware's receive wrapper or two
         if frame is None:
             return False

@@ -13,13 +13,16 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from types import ModuleType
+from typing import Any
 
 import anyio
 import sniffio
 
 from . import _heavy, _processes, _threads
 from ._channel import Channel
-from ._errors import NotAnASGIApp
+from ._errors import LiveSetupError, NotAnASGIApp
+from ._live import STOP_GRACE, LiveChannel, LiveRun
+from ._live import preload as preload_server
 from ._request import Request
 from ._result import Block, DisconnectResult, TimelineRecorder, Verdict
 from ._scenario_clock import ScenarioClock
@@ -231,6 +234,10 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
                  post: Callable[[Callable[[], None]], None], scenario_clock: ScenarioClock, *,
                  allow: frozenset[str], heavy: tuple[str, ...], trigger: Trigger | None,
                  on_channel: Callable[[Channel], None] | None) -> DisconnectResult:
+    if settings.live != "off":
+        if backend != "asyncio":
+            raise LiveSetupError(f"live mode runs on asyncio (uvicorn's loop), not {backend}")
+        preload_server(settings.server)
     clock = scenario_clock.read
     start = clock()
 
@@ -247,9 +254,18 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
     workset.on_all_done = waker.set
     scenario_clock.watch(workset, start, timeline)
     trigger = settings.after if trigger is None else trigger
-    channel = Channel(request, profile=PROFILES[settings.server], trigger=trigger, now=now,
-                      timeline=timeline, on_leave=waker.set, new_event=hooks.new_event)
+    channel_options: dict[str, Any] = {
+        "profile": PROFILES[settings.server], "trigger": trigger, "now": now, "timeline": timeline,
+        "on_leave": waker.set, "new_event": hooks.new_event}
+    live: LiveRun | None = None
+    channel: Channel
+    if settings.live != "off":
+        channel = LiveChannel(request, close=settings.live, **channel_options)
+    else:
+        channel = Channel(request, **channel_options)
     runner = _AppRunner(app, request, settings, channel, timeline, workset, on_end=waker.set)
+    if isinstance(channel, LiveChannel):
+        live = LiveRun(settings.server, request, channel, runner, workset)
     workset.response_complete_at = lambda: channel.response_complete_at
     if on_channel is not None:
         on_channel(channel)
@@ -273,7 +289,10 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
     with _watching(backend, workset, heavy) as tracked:
         WATCHDOG.add(watch)
         try:
-            hooks.spawn(workset, runner.run, f"pytest-disconnect: {request.target}", tracked)
+            if live is None:
+                hooks.spawn(workset, runner.run, f"pytest-disconnect: {request.target}", tracked)
+            else:
+                await live.start()  # the server calls the app; a real client sends the request
             # Phase 1: until the client leaves (and the app can see it), the work ends, or the
             # app returns leaving work behind.
             began = start
@@ -328,6 +347,9 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
                 runner.cancel_scope.cancel()
                 hooks.cancel_stray_tasks(workset)
                 workset.kill_processes()
+            if live is not None:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(STOP_GRACE * 3):
+                    await live.stop()
             scenario_clock.stop()  # delivers the last stretch the loop never slept
     for began_at, ended_at in scenario_clock.starved:
         timeline.add(began_at - start, "loop", f"event loop never slept for {ended_at - began_at:.2f} s: "

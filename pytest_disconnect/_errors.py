@@ -51,11 +51,16 @@ class NotAnASGIApp(DisconnectError, TypeError):
     """The object given as the app cannot be called as an ASGI 3 application."""
 
 
+class LiveSetupError(DisconnectError, RuntimeError):
+    """Live mode could not serve the app: no such server installed, a backend it does not run on,
+    or a server that never called the app."""
+
+
 class EventLoopBlocked(DisconnectError, AssertionError):
     """The app's event loop stopped answering, so no verdict could be reached in time."""
 
 
 # Tracebacks name the public module, where users import these from.
 for _error in (DisconnectError, HandlerKeptRunning, ClientLeft, ClientDisconnected, SettingError,
-               NotAnASGIApp, EventLoopBlocked):
+               NotAnASGIApp, EventLoopBlocked, LiveSetupError):
     _error.__module__ = "pytest_disconnect"

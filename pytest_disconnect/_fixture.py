@@ -39,6 +39,7 @@ class Disconnect:
         self, app: ASGIApp, method: str, path: str, *,
         after: float | Trigger | str | None = None, tolerance: float | None = None,
         patience: float | None = None, server: str | None = None, clock: str | None = None,
+        live: str | None = None,
         body: BodyArg = b"", json: object = None, headers: HeadersArg = None,
         allow: Iterable[str] = (), heavy: str | Iterable[str] = (),
         check: bool = True, backend: Backend = "asyncio",
@@ -65,7 +66,7 @@ class Disconnect:
             raise ValueError(f"backend must be 'asyncio' or 'trio', not {backend!r}")
         settings, request = self._prepare(app, method, path, "disconnect.run()", after=after,
                                           tolerance=tolerance, patience=patience, server=server, clock=clock,
-                                          body=body, json=json, headers=headers)
+                                          live=live, body=body, json=json, headers=headers)
         extras = _extras(allow, heavy)
         result = run_in_loop_thread(lambda: drive(app, request, settings, **extras), backend=backend,
                                     bound=_longest(settings) + _WAIT_SLACK, target=request.target)
@@ -75,6 +76,7 @@ class Disconnect:
         self, app: ASGIApp, method: str, path: str, *,
         after: float | Trigger | str | None = None, tolerance: float | None = None,
         patience: float | None = None, server: str | None = None, clock: str | None = None,
+        live: str | None = None,
         body: BodyArg = b"", json: object = None, headers: HeadersArg = None,
         allow: Iterable[str] = (), heavy: str | Iterable[str] = (),
         check: bool = True,
@@ -83,7 +85,7 @@ class Disconnect:
         __tracebackhide__ = True
         settings, request = self._prepare(app, method, path, "disconnect.arun()", after=after,
                                           tolerance=tolerance, patience=patience, server=server, clock=clock,
-                                          body=body, json=json, headers=headers)
+                                          live=live, body=body, json=json, headers=headers)
         result = await drive(app, request, settings, **_extras(allow, heavy))
         return self._finish(result, check)
 

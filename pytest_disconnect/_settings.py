@@ -56,6 +56,15 @@ def _parse_clock(value: object) -> str:
     return value.strip().lower()
 
 
+LIVE_MODES = ("off", "fin", "rst", "half-close")
+
+
+def _parse_live(value: object) -> str:
+    if not isinstance(value, str) or value.strip().lower() not in LIVE_MODES:
+        raise ValueError("one of " + ", ".join(LIVE_MODES))
+    return value.strip().lower()
+
+
 @dataclass(frozen=True)
 class OptionSpec(Generic[T]):
     """One setting, as the CLI, the ini file, the marker and run() spell it."""
@@ -94,6 +103,10 @@ OPTIONS: tuple[OptionSpec[object], ...] = (
                "sleeps cost no wall time and latencies are exact; time runs at the real rate while "
                f"threads, processes or sockets work (default: {DEFAULT_CLOCK})", "real|virtual",
                _parse_clock, DEFAULT_CLOCK),
+    OptionSpec("live", "serve the app with the real server named by --disconnect-server (uvicorn or "
+               "hypercorn) on 127.0.0.1, and have a real client close its connection: fin, rst or "
+               "half-close; slower, asyncio only (default: off, in-process)", "off|fin|rst|half-close",
+               _parse_live, "off"),
 )
 OPTION_NAMES = tuple(spec.name for spec in OPTIONS)
 _SPECS = {spec.name: spec for spec in OPTIONS}
@@ -154,6 +167,7 @@ class Settings:
     patience: float = DEFAULT_PATIENCE
     server: str = DEFAULT_SERVER
     clock: str = DEFAULT_CLOCK
+    live: str = "off"
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property

@@ -13,3 +13,17 @@ def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
 
         return "trio", {"clock": trio.testing.MockClock(autojump_threshold=0)}
     return "asyncio", {}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--agreement", action="store_true",
+                     help="also run the slow in-process vs live-server agreement check (about 2 minutes)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--agreement"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --agreement")
+    for item in items:
+        if "agreement" in item.keywords:
+            item.add_marker(skip)

@@ -81,7 +81,7 @@ class TestValidation:
              "invalid tolerance True in disconnect.run(): expected seconds >= 0"),
             (MARKER, {"aftr": 1},
              "unknown keyword 'aftr' in @pytest.mark.disconnect on tests/test_app.py::test_report: "
-             "expected one of after, tolerance, patience, server, clock"),
+             "expected one of after, tolerance, patience, server, clock, live"),
         ],
     )
     def test_errors_name_the_setting_the_value_and_the_source(
@@ -116,7 +116,7 @@ class TestPrecedence:
         assert (settings.after, settings.tolerance) == (Trigger.at(0.3), 2.0)
         assert settings.describe() == (
             "after=0.30 s (disconnect_after in pyproject.toml), tolerance=2.00 s (--disconnect-tolerance), "
-            "patience=5.00 s (default), server=uvicorn (default), clock=real (default)"
+            "patience=5.00 s (default), server=uvicorn (default), clock=real (default), live=off (default)"
         )
 
     def test_origins(self) -> None:
@@ -129,5 +129,5 @@ class TestPrecedence:
 
 
 def test_marker_help_lists_every_option() -> None:
-    assert MARKER_HELP.startswith("disconnect(*, after=None, tolerance=None, patience=None, server=None, clock=None): ")
-    assert OPTION_NAMES == ("after", "tolerance", "patience", "server", "clock")
+    assert MARKER_HELP.startswith("disconnect(*, after=None, tolerance=None, patience=None, server=None, clock=None, live=None): ")
+    assert OPTION_NAMES == ("after", "tolerance", "patience", "server", "clock", "live")
