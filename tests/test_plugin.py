@@ -406,7 +406,8 @@ def test_sleepy(disconnect):
         project.makepyfile(self.SLOW)
         result = project.runpytest("-s", *args)
         result.assert_outcomes(passed=1)
-        result.stdout.fnmatch_lines([f"disconnect: *clock=virtual ({source}), live=off (default)", "LATENCY 0.5 virtual"])
+        result.stdout.fnmatch_lines([f"disconnect: *clock=virtual ({source}), live=off (default)",
+                                     "LATENCY 0.5 virtual"])
 
     def test_a_marker_puts_one_test_on_it(self, project: pytest.Pytester) -> None:
         project.makepyfile(self.SLOW.replace("def test_sleepy", "@pytest.mark.disconnect(clock='virtual')\n"

@@ -129,5 +129,6 @@ class TestPrecedence:
 
 
 def test_marker_help_lists_every_option() -> None:
-    assert MARKER_HELP.startswith("disconnect(*, after=None, tolerance=None, patience=None, server=None, clock=None, live=None): ")
+    assert MARKER_HELP.startswith(
+        "disconnect(*, after=None, tolerance=None, patience=None, server=None, clock=None, live=None): ")
     assert OPTION_NAMES == ("after", "tolerance", "patience", "server", "clock", "live")
