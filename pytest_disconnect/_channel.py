@@ -160,7 +160,7 @@ class Channel:
 
     def _record_chunk(self, chunk: bytes, more: bool) -> None:
         self.chunks_read += 1
-        thrown_away = _called_from_is_disconnected(depth=3)
+        thrown_away = bool(chunk) and _called_from_is_disconnected(depth=3)  # a GET's empty body is no loss
         if thrown_away:  # B3: the chunk is lost to the app, which may then wait for it forever
             self.chunks_thrown_away += 1
         self._timeline.add(self._now(), "receive",

@@ -9,6 +9,7 @@ because the harness stopped it.
 from __future__ import annotations
 
 import inspect
+import traceback
 import math
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -147,6 +148,9 @@ class _AppRunner:
                             return
                         # else: the app saw the disconnect and stopped by raising it (SSE idiom)
                     self.error = exc  # recorded; KeyboardInterrupt and SystemExit are re-raised later
+                    # A server logs and drops it; holding its frames' locals would keep what the app
+                    # abandoned (a streaming generator, its finally) from being collected.
+                    traceback.clear_frames(exc.__traceback__)
                     self._ended(f"raised {type(exc).__name__}: {exc}".rstrip(": "))
                     return
         except BaseException:

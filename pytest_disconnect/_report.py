@@ -142,6 +142,9 @@ def likely_cause(result: DisconnectResult) -> str:
         times = result.receives_after_disconnect
         sentences.append(f"receive() returned http.disconnect {_times(times)} (first at +{first:.3f} s), "
                          "but the work went on: whatever saw it did not stop the work.")
+    elif result.sends_after_disconnect and raised and isinstance(result.app_error, OSError):
+        sentences.append("The app never called receive() after the client left; it only stopped when send() "
+                         "raised ClientDisconnected, after its work was done.")
     elif result.sends_after_disconnect and raised:
         sentences.append(f"send() raised ClientDisconnected {_times(result.sends_after_disconnect)}, and "
                          "the app carried on: it swallowed the OSError and never called receive().")
@@ -242,7 +245,9 @@ def _notice_lines(result: DisconnectResult) -> list[str]:
     lines = []
     gone, started = result.disconnected_at, result.response_started_at
     # A failing report says it already ('It sent 2 messages to the departed client').
-    if result.passed and gone is not None and started is not None and started >= gone:
+    # An error answer only: a handler that stops and returns still answers (200 'null'), harmlessly.
+    if (result.passed and gone is not None and started is not None and started >= gone
+            and (result.status or 0) >= 400):
         lines.append(f"  Response to nobody: the app started a {result.status} response at +{started:.2f} s, "
                      f"{started - gone:.2f} s after the client left, and sent {result.sends_after_disconnect} "
                      "message(s) to it; an app that notices the disconnect should stop, not answer (B9).")
