@@ -9,8 +9,8 @@ because the harness stopped it.
 from __future__ import annotations
 
 import inspect
-import traceback
 import math
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from types import ModuleType
