@@ -22,8 +22,7 @@ import sniffio
 from . import _heavy, _processes, _threads
 from ._channel import Channel
 from ._errors import LiveSetupError, NotAnASGIApp
-from ._live import STOP_GRACE, LiveChannel, LiveRun
-from ._live import preload as preload_server
+from ._live import STOP_GRACE, LiveChannel, LiveRun, LiveServer
 from ._request import Request
 from ._result import Block, DisconnectResult, TimelineRecorder, Verdict
 from ._scenario_clock import ScenarioClock
@@ -225,23 +224,31 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
 
     # The loop's own clock (what anyio.current_time() reads), bound once: done
     # callbacks and instrument hooks run where anyio cannot detect the backend.
-    scenario_clock = ScenarioClock(backend, settings.clock)
-    scenario_clock.start()  # before the start time: the virtual clock freezes from here
-    try:
-        return await _drive(app, request, settings, backend, hooks, post, scenario_clock, allow=allow,
-                            heavy=heavy, trigger=trigger, on_channel=on_channel)
-    finally:
-        scenario_clock.stop()
-
-
-async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: str, hooks: ModuleType,
-                 post: Callable[[Callable[[], None]], None], scenario_clock: ScenarioClock, *,
-                 allow: frozenset[str], heavy: tuple[str, ...], trigger: Trigger | None,
-                 on_channel: Callable[[Channel], None] | None) -> DisconnectResult:
+    live_server: LiveServer | None = None
     if settings.live != "off":
         if backend != "asyncio":
             raise LiveSetupError(f"live mode runs on asyncio (uvicorn's loop), not {backend}")
-        preload_server(settings.server)
+        live_server = LiveServer(settings.server)
+        await live_server.start()  # set-up, not part of the scenario: before its clock starts
+    try:
+        scenario_clock = ScenarioClock(backend, settings.clock)
+        scenario_clock.start()  # before the start time: the virtual clock freezes from here
+        try:
+            return await _drive(app, request, settings, backend, hooks, post, scenario_clock, live_server,
+                                allow=allow, heavy=heavy, trigger=trigger, on_channel=on_channel)
+        finally:
+            scenario_clock.stop()
+    finally:
+        if live_server is not None:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(STOP_GRACE * 3):
+                await live_server.stop()
+
+
+async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: str, hooks: ModuleType,
+                 post: Callable[[Callable[[], None]], None], scenario_clock: ScenarioClock,
+                 live_server: LiveServer | None, *,
+                 allow: frozenset[str], heavy: tuple[str, ...], trigger: Trigger | None,
+                 on_channel: Callable[[Channel], None] | None) -> DisconnectResult:
     clock = scenario_clock.read
     start = clock()
 
@@ -269,7 +276,8 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
         channel = Channel(request, **channel_options)
     runner = _AppRunner(app, request, settings, channel, timeline, workset, on_end=waker.set)
     if isinstance(channel, LiveChannel):
-        live = LiveRun(settings.server, request, channel, runner, workset)
+        assert live_server is not None
+        live = LiveRun(live_server, request, channel, runner, workset)
     workset.response_complete_at = lambda: channel.response_complete_at
     if on_channel is not None:
         on_channel(channel)

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ._channel import Channel
@@ -160,9 +160,11 @@ class LiveClient:
 class LiveServer:
     """uvicorn or hypercorn serving one scenario's shim on an ephemeral port of 127.0.0.1."""
 
-    def __init__(self, name: str, app: Callable[[Scope, Receive, Send], Any]) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
-        self._app = app
+        #: Where HTTP requests go; set by the scenario (LiveRun) once it exists.
+        self.handler: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
+        self._stopped = False
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
@@ -185,7 +187,7 @@ class LiveServer:
 
     async def _start_uvicorn(self) -> None:
         uvicorn = _import("uvicorn")
-        config = uvicorn.Config(self._app, lifespan="off", log_level="warning", access_log=False,
+        config = uvicorn.Config(self._dispatch, lifespan="off", log_level="warning", access_log=False,
                                 proxy_headers=False, ws="none", http="h11", interface="asgi3")
         config.load()
         server = uvicorn.Server(config)
@@ -216,7 +218,7 @@ class LiveServer:
         config.graceful_timeout = STOP_GRACE
         shutdown = asyncio.Event()
         task = asyncio.get_running_loop().create_task(
-            serve(self._app, config, shutdown_trigger=shutdown.wait))  # type: ignore[arg-type]
+            serve(self._dispatch, config, shutdown_trigger=shutdown.wait))  # type: ignore[arg-type]
 
         async def stop() -> None:
             shutdown.set()
@@ -225,7 +227,17 @@ class LiveServer:
 
         self._stop = stop
 
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("type") == "lifespan":
+            await answer_lifespan(receive, send)
+        elif self.handler is not None:
+            await self.handler(scope, receive, send)
+
     async def stop(self) -> None:
+        """Stop accepting, close connections, free the port; a second call does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
         try:
             if self._stop is not None:
                 await self._stop()
@@ -237,7 +249,7 @@ class LiveServer:
 class LiveRun:
     """One scenario behind a real server: the server calls the app through a shim; a client asks."""
 
-    def __init__(self, server: str, request: Request, channel: LiveChannel, runner: AppRunner,
+    def __init__(self, server: LiveServer, request: Request, channel: LiveChannel, runner: AppRunner,
                  workset: WorkSet) -> None:
         self._request = request
         self._channel = channel
@@ -245,11 +257,12 @@ class LiveRun:
         self._workset = workset
         self._served = False
         self._started = False
-        self._server = LiveServer(server, self._shim)
+        self._server = server
+        server.handler = self._shim
         self._client: LiveClient | None = None
 
     async def start(self) -> None:
-        await self._server.start()
+        """The server is already listening (its start-up is not part of the scenario): ask it."""
         client = self._client = LiveClient(self._server.port, self._request, self._channel)
         self._channel.attach_client(client)
         if self._channel.left:  # it left before sending anything more: right after the request
@@ -270,9 +283,6 @@ class LiveRun:
             raise LiveSetupError(f"{self._server.name} never called the app for {self._request.target}: {why}")
 
     async def _shim(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope.get("type") == "lifespan":
-            await answer_lifespan(receive, send)
-            return
         if scope.get("type") != "http" or self._served:
             return  # not our client: a second connection gets nothing
         self._served = True
@@ -298,14 +308,6 @@ async def answer_lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
-
-
-def preload(server: str) -> None:
-    """Import the server before the scenario's clock starts: a first import blocks the loop ~40 ms."""
-    if server in ("uvicorn", "hypercorn"):
-        _import(server)
-        if server == "hypercorn":
-            import hypercorn.asyncio  # noqa: F401
 
 
 def _import(name: str) -> Any:
