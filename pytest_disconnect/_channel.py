@@ -229,6 +229,7 @@ class Channel:
             self.response_complete_at = self._now()
             if self._gone is not None:
                 self._gone.set()  # uvicorn: receive() returns http.disconnect once the response is complete
+            self._on_leave()  # wakes the driver: a client-decided scenario bounds its wait from here
         return f"http.response.body {len(body)} B" + (" (more_body=True)" if more else "")
 
     def _violation(self, message: str) -> NoReturn:

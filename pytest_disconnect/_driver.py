@@ -222,8 +222,6 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
         def post(callback: Callable[[], None]) -> None:
             loop.call_soon_threadsafe(callback)
 
-    # The loop's own clock (what anyio.current_time() reads), bound once: done
-    # callbacks and instrument hooks run where anyio cannot detect the backend.
     live_server: LiveServer | None = None
     if settings.live != "off":
         if backend != "asyncio":
@@ -231,6 +229,8 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
         live_server = LiveServer(settings.server)
         await live_server.start()  # set-up, not part of the scenario: before its clock starts
     try:
+        # The loop's own clock (what anyio.current_time() reads), bound once: done
+        # callbacks and instrument hooks run where anyio cannot detect the backend.
         scenario_clock = ScenarioClock(backend, settings.clock)
         scenario_clock.start()  # before the start time: the virtual clock freezes from here
         try:
@@ -321,10 +321,14 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
                     # The client left at `moment`, however late the loop gets to it; a no-op
                     # if the whole response had been sent by then.
                     channel.leave(planned=moment)
-            # A client that decides for itself may wait as long as it likes (its own timeout).
-            patience_before = math.inf if trigger.kind == "client" else limit
             while not (channel.left or workset.done or app_left_work_behind()):
-                if not await waker.wait_until(began + patience_before):
+                deadline = began + limit
+                if trigger.kind == "client":
+                    # A client that decides for itself waits as long as it likes (its own timeout),
+                    # but once it has the whole response, the work gets `limit` to end.
+                    complete = channel.response_complete_at
+                    deadline = math.inf if complete is None else start + complete + limit
+                if not await waker.wait_until(deadline):
                     not_disconnected = True
                     break
             if app_left_work_behind():

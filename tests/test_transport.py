@@ -212,3 +212,15 @@ def test_bad_arguments_fail_at_construction() -> None:
         DisconnectTransport("app")  # type: ignore[arg-type]
     with pytest.raises(SettingError, match=r"invalid tolerance -1 in DisconnectTransport\(\)"):
         DisconnectTransport(instant, tolerance=-1)
+
+
+async def test_work_that_never_ends_after_the_response_fails_in_bounded_time() -> None:
+    async def answers_then_works_forever(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+        await anyio.sleep_forever()  # a BackgroundTask that never ends, say
+
+    async with client(quick(answers_then_works_forever)) as ours:
+        with anyio.fail_after(10), pytest.raises(HandlerKeptRunning) as caught:
+            await ours.get("/")  # no timeout needed: the client has its answer
+    assert caught.value.result.verdict == "not-disconnected"
