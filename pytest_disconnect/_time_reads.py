@@ -16,7 +16,8 @@ from collections.abc import Callable
 from ._frames import describe_frame, is_app_code
 from ._watch import current_workset
 
-_NAMES = ("monotonic", "time", "perf_counter")
+_NAMES = ("monotonic", "time", "perf_counter", "monotonic_ns", "time_ns", "perf_counter_ns")
+#: Only reads through the module are seen: `from time import monotonic` took its copy earlier.
 _originals: dict[str, Callable[[], float]] = {name: getattr(time, name) for name in _NAMES}
 _users = 0
 

@@ -110,7 +110,8 @@ class _Exchange:
         self.concluded = False
         self.handed = 0  # body parts handed to the caller
         self._leave_reason: str | None = None
-        self._event: WaitableEvent | None = None
+        #: Every task waiting on this exchange (a reader, and a client closing it from elsewhere).
+        self._waiters: set[WaitableEvent] = set()
         self._loop = _Loop.current()
         self._task: object = None  # a strong reference: asyncio keeps only weak ones
 
@@ -127,7 +128,7 @@ class _Exchange:
                                   stream=_Body(self), request=self.original)
         result = await self._conclude()
         if channel is not None and channel.left:
-            raise self._left(result)
+            raise self._gone(result)
         # The app ended without a response: uvicorn answers 500 for it.
         return httpx.Response(500, text="Internal Server Error", request=self.original)
 
@@ -149,8 +150,17 @@ class _Exchange:
             channel.leave(reason=self._leave_reason)
 
     def _wake(self) -> None:
-        if self._event is not None:
-            self._event.set()
+        for event in self._waiters:
+            event.set()
+
+    async def _wait(self, deadline: float | None) -> bool:
+        """Wait for the next change; False if ``deadline`` came first."""
+        event = self._loop.new_event()
+        self._waiters.add(event)
+        try:
+            return await self._loop.wait(event, deadline)
+        finally:
+            self._waiters.discard(event)
 
     def _has(self, what: Callable[[Channel], bool]) -> Callable[[], bool]:
         return lambda: self.finished or (self.channel is not None and what(self.channel))
@@ -162,8 +172,7 @@ class _Exchange:
         deadline = None if self.timeout is None or not timeout else loop.now() + self.timeout
         try:
             while not ready():
-                self._event = event = loop.new_event()
-                if not await loop.wait(event, deadline) and not ready():
+                if not await self._wait(deadline) and not ready():
                     raise _TimedOut
         except _TimedOut:
             await self.close(f"its read timeout ({self.timeout:g} s) expired")
@@ -192,8 +201,7 @@ class _Exchange:
         """Wait for the scenario's end (bounded by the watch limit), record it, judge it once."""
         __tracebackhide__ = True
         while not self.finished:
-            self._event = event = self._loop.new_event()
-            await event.wait()
+            await self._wait(None)
         if self.crash is not None:
             raise self.crash
         result = self.result
@@ -206,6 +214,12 @@ class _Exchange:
         if self.context is not None:
             self.context.record(result, section=result.disconnected_at is not None or not result.passed)
         return judge(result, self.transport.check)
+
+    def _gone(self, result: DisconnectResult) -> Exception:
+        """What the caller gets when the connection went away under it without its asking."""
+        if self.planned is CLIENT_DECIDES:  # closed from elsewhere (client.aclose() in another task)
+            return httpx.StreamClosed()
+        return self._left(result)
 
     def _left(self, result: DisconnectResult) -> ClientLeft:
         return ClientLeft(f"{headline(result)}; the client left {self.planned.describe()} "
@@ -243,7 +257,7 @@ class _Body(httpx.AsyncByteStream):
             if channel.left or exchange.finished:
                 result = await exchange.close("")
                 if channel.left:
-                    raise exchange._left(result)
+                    raise exchange._gone(result)
                 raise httpx.RemoteProtocolError("the app ended before its response was complete",
                                                 request=exchange.original)
             await exchange._until(exchange._has(

@@ -18,6 +18,7 @@ from ._summary import EndpointStats, add, summary_lines, worth_showing
 if TYPE_CHECKING:
     import httpx
 
+    from ._errors import ClientLeft
     from ._fixture import Disconnect
     from ._types import ASGIApp
 
@@ -87,12 +88,27 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
     except BaseException as exc:
         from ._errors import ClientLeft
 
-        left = exc.split(ClientLeft)[0] if isinstance(exc, BaseExceptionGroup) else exc
-        if not isinstance(left, ClientLeft) or (isinstance(exc, BaseExceptionGroup)
-                                                and exc.split(ClientLeft)[1] is not None):
-            raise
+        leaves = _client_left_leaves(exc, ClientLeft)
+        if not leaves or not all(left.result.passed for left in leaves):
+            raise  # a failed verdict (check=False) or anything else is the test's own outcome
         # Reported at the test's location, as a skip marker's would be, not at this line.
-        raise pytest.skip.Exception(f"disconnect audit passed: {left}", _use_item_location=True) from None
+        reason = "; ".join(str(left) for left in leaves)
+        raise pytest.skip.Exception(f"disconnect audit passed: {reason}", _use_item_location=True) from None
+
+
+def _client_left_leaves(exc: BaseException, kind: type[ClientLeft]) -> list[ClientLeft]:
+    """Every ClientLeft in ``exc`` (an exception group from a task group, say), or [] if it holds others."""
+    if isinstance(exc, kind):
+        return [exc]
+    if not isinstance(exc, BaseExceptionGroup):
+        return []
+    found: list[ClientLeft] = []
+    for inner in exc.exceptions:
+        leaves = _client_left_leaves(inner, kind)
+        if not leaves:
+            return []
+        found += leaves
+    return found
 
 
 class _Summary:

@@ -101,7 +101,7 @@ def test_the_audit_fails_exactly_the_endpoints_that_keep_working(suite: pytest.P
         "GET /careful * 1 * 1 * ms  stopped",
         "GET /fast * 1 * 0 * -  finished",
         "",
-        "3 endpoints, 1 kept working after the client left",
+        "3 endpoints, 1 failed",
         "run-wide settings: after=0.10 s (--disconnect-after), tolerance=0.10 s (--disconnect-tolerance), *",
     ])
 
@@ -205,3 +205,35 @@ async def test_it(disconnect_client):
     result = suite.runpytest_subprocess("test_open.py")  # in-process, the outer run's -W error applies
     result.assert_outcomes(passed=1, warnings=1)
     result.stdout.fnmatch_lines(["*1 response(s) from disconnect_client were never read to the end or closed*"])
+
+
+def test_the_audit_skips_only_requests_whose_work_stopped(suite: pytest.Pytester) -> None:
+    suite.makepyfile(test_more='''
+import anyio
+import httpx
+import pytest
+from pytest_disconnect import DisconnectTransport
+from service import app
+
+pytestmark = pytest.mark.anyio
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+async def test_two_careful_requests_at_once():
+    async with httpx.AsyncClient(transport=DisconnectTransport(app), base_url="http://t") as client:
+        async with anyio.create_task_group() as group:
+            group.start_soon(client.get, "/careful")
+            group.start_soon(client.get, "/careful")
+
+async def test_a_careless_request_with_check_off():
+    transport = DisconnectTransport(app, check=False, tolerance=0.1, patience=0.2)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        await client.get("/careless/1")
+''')
+    result = suite.runpytest("test_more.py", "--disconnect-after=0.1", "-rfs")
+    result.assert_outcomes(skipped=1, failed=1)
+    result.stdout.fnmatch_lines(["SKIPPED * disconnect audit passed: GET /careful stopped *; GET /careful stopped *"])
+    result.stdout.fnmatch_lines(["FAILED test_more.py::test_a_careless_request_with_check_off*"])
+    assert "ClientLeft: GET /careless/1 kept running" in result.stdout.str()

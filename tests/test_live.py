@@ -113,3 +113,13 @@ def test_no_port_or_thread_is_left_behind(disconnect: Disconnect, monkeypatch: p
     left = [thread for thread in threading.enumerate() if thread.ident not in threads and thread.is_alive()
             and not thread.name.startswith("pytest-disconnect watchdog")]
     assert left == []
+
+
+def test_an_app_that_never_reads_a_large_body_is_judged_in_bounded_time(disconnect: Disconnect) -> None:
+    async def ignores_the_body(scope: Scope, receive: Receive, send: Send) -> None:
+        await anyio.sleep(20)
+
+    for server in SERVERS:  # the client used to wait for the server to read it all, before the clock ran
+        result = disconnect.run(ignores_the_body, "POST", "/", body=b"x" * (16 << 20), after=0.2,
+                                tolerance=0.1, patience=0.5, server=server, live="fin", check=False)
+        assert result.verdict == "cancelled"

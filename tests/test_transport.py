@@ -224,3 +224,25 @@ async def test_work_that_never_ends_after_the_response_fails_in_bounded_time() -
         with anyio.fail_after(10), pytest.raises(HandlerKeptRunning) as caught:
             await ours.get("/")  # no timeout needed: the client has its answer
     assert caught.value.result.verdict == "not-disconnected"
+
+
+async def test_closing_the_client_while_another_task_reads_ends_both() -> None:
+    transport = quick(items_app)
+    ours = client(transport)
+    response = await ours.send(ours.build_request("GET", "/endless"), stream=True)
+    outcome: list[str] = []
+
+    async def read() -> None:
+        try:
+            async for _ in response.aiter_raw():
+                pass
+        except httpx.StreamClosed:
+            outcome.append("stream closed")  # not ClientLeft: no disconnect was planned
+
+    with anyio.fail_after(10):  # one wake-up slot shared by two waiters used to hang here
+        async with anyio.create_task_group() as group:
+            group.start_soon(read)
+            await anyio.sleep(0.05)
+            await ours.aclose()
+    assert outcome == ["stream closed"]
+    assert [result.verdict for result in transport.results] == ["stopped"]
