@@ -28,6 +28,9 @@ from pytest_disconnect import PROFILES, Disconnect, DisconnectResult, LiveSetupE
 
 #: Profiles with a real server to check them against.
 LIVE_SERVERS = ("uvicorn", "hypercorn")
+#: A real server that never called the app: a client that reset the connection mid-body
+#: (hypercorn drops such a request), so there was nothing to compare.
+NOTHING_RAN = "the server dropped a request the client reset mid-body: the app never ran"
 #: Cases whose live verdict may differ, and why (examples/README.md, the bug catalogue).
 EXPLAINED = {
     "catalogue b3 poll": "real servers cut the body into messages their own way (uvicorn joins what has "
@@ -54,6 +57,8 @@ class Row:
 
     @property
     def explained(self) -> str | None:
+        if self.live_error is not None and "nothing ran" in self.live_error:
+            return NOTHING_RAN
         return next((why for prefix, why in EXPLAINED.items() if self.case.startswith(prefix)), None)
 
     def agrees(self, slack: float) -> bool | None:
@@ -130,7 +135,8 @@ def table(results: Sequence[Row], slack: float) -> list[str]:
                 for line in lines]
     rendered.insert(1, "  ".join("-" * width for width in widths))
     rendered += [f"  {row.case} [{row.profile}] live: {row.live_error}" for row in results if row.live_error]
-    rendered += [f"  explained: {prefix}...: {why}" for prefix, why in EXPLAINED.items()
+    reasons = {**EXPLAINED, "(live error)": NOTHING_RAN}
+    rendered += [f"  explained: {prefix}...: {why}" for prefix, why in reasons.items()
                  if any(row.explained == why for row in results)]
     return rendered
 
