@@ -47,8 +47,8 @@ def _headline(result: DisconnectResult) -> str:
         return (f"{target} was cancelled from outside the channel, not by the disconnect: "
                 "nothing about its disconnect handling was shown")
     gone = result.disconnected_at or 0.0
-    if verdict == "stopped":
-        return f"{target} stopped {result.latency or 0.0:.2f} s after http.disconnect {tolerance}"
+    if verdict == "stopped":  # usually well under a second: '0.00 s' would say nothing
+        return f"{target} stopped {_duration(result.latency or 0.0)} after http.disconnect {tolerance}"
     if verdict == "kept-running":
         return f"{target} kept running {result.latency or 0.0:.2f} s after http.disconnect {tolerance}"
     ran = (result.cancelled_at or gone) - gone
@@ -57,6 +57,10 @@ def _headline(result: DisconnectResult) -> str:
                 "until the harness cancelled it")
     return (f"{target} kept running {ran:.2f} s after http.disconnect {tolerance}, "
             "and went on after the harness cancelled it")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 def failure_message(result: DisconnectResult) -> str:

@@ -114,7 +114,7 @@ def summary_lines(table: dict[str, EndpointStats], settings_line: str) -> list[s
     failing = sum(not stats.passed for stats in rows)
     lines.append("")
     endpoints = f"{len(rows)} endpoint{'s' if len(rows) != 1 else ''}"
-    lines.append(f"{endpoints}, {failing} failed" if failing else f"{endpoints}, none failed")
+    lines.append(f"{endpoints}, {failing} with a failing verdict" if failing else f"{endpoints}, all passing")
     lines.append(settings_line)
     return lines
 

@@ -101,7 +101,7 @@ def test_the_audit_fails_exactly_the_endpoints_that_keep_working(suite: pytest.P
         "GET /careful * 1 * 1 * ms  stopped",
         "GET /fast * 1 * 0 * -  finished",
         "",
-        "3 endpoints, 1 failed",
+        "3 endpoints, 1 with a failing verdict",
         "run-wide settings: after=0.10 s (--disconnect-after), tolerance=0.10 s (--disconnect-tolerance), *",
     ])
 

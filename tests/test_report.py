@@ -106,7 +106,7 @@ def test_cancelled_resisting_and_late_delivery() -> None:
 
 def test_passing_headlines_and_section() -> None:
     stopped = replace(KEPT_RUNNING, stopped_at=0.1004, verdict="stopped")
-    assert headline(stopped) == "GET /events stopped 0.00 s after http.disconnect (tolerance 0.50 s)"
+    assert headline(stopped) == "GET /events stopped 0.4 ms after http.disconnect (tolerance 0.50 s)"
     finished = replace(KEPT_RUNNING, disconnected_at=None, verdict="finished")
     assert headline(finished) == "GET /events finished before the client left (after=0.10 s)"
     assert section_text(stopped).split("\n")[-1] == "  " + SETTINGS.describe()
