@@ -41,7 +41,8 @@ class DisconnectTransport(httpx.AsyncBaseTransport):
 
     ``after`` plans a disconnect for every request (``--disconnect-after`` and the
     marker do the same for a whole run or test); ``tolerance``, ``patience``,
-    ``server``, ``allow``, ``heavy`` and ``check`` are as for ``disconnect.run()``.
+    ``server``, ``clock``, ``live``, ``allow``, ``heavy`` and ``check`` are as for
+    ``disconnect.run()`` (with ``live``, each request goes through a real server).
     With ``check=True`` a request whose work outlived the tolerance raises
     HandlerKeptRunning. ``results`` holds every request's DisconnectResult.
     """
@@ -49,7 +50,8 @@ class DisconnectTransport(httpx.AsyncBaseTransport):
     def __init__(
         self, app: ASGIApp, *, after: float | Trigger | str | None = None,
         tolerance: float | None = None, patience: float | None = None, server: str | None = None,
-        clock: str | None = None, allow: Iterable[str] = (), heavy: str | Iterable[str] = (), check: bool = True,
+        clock: str | None = None, live: str | None = None, allow: Iterable[str] = (),
+        heavy: str | Iterable[str] = (), check: bool = True,
     ) -> None:
         check_app(app)
         self.app = app
@@ -57,7 +59,7 @@ class DisconnectTransport(httpx.AsyncBaseTransport):
         #: Every request's result, in the order their verdicts came.
         self.results: list[DisconnectResult] = []
         self._overrides = {"after": after, "tolerance": tolerance, "patience": patience, "server": server,
-                           "clock": clock}
+                           "clock": clock, "live": live}
         apply(Settings(), _SOURCE, self._overrides)  # a bad value fails here, naming the argument
         self._extras = _extras(allow, heavy)
         self._open: set[_Exchange] = set()

@@ -123,3 +123,19 @@ def test_an_app_that_never_reads_a_large_body_is_judged_in_bounded_time(disconne
         result = disconnect.run(ignores_the_body, "POST", "/", body=b"x" * (16 << 20), after=0.2,
                                 tolerance=0.1, patience=0.5, server=server, live="fin", check=False)
         assert result.verdict == "cancelled"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_httpx_transport_through_a_real_server() -> None:
+    import httpx
+
+    from pytest_disconnect import DisconnectTransport
+
+    for server in SERVERS:
+        transport = DisconnectTransport(stops_when_told, server=server, live="rst")
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            with pytest.raises(httpx.ReadTimeout):
+                await client.get("/", timeout=0.1)
+        [result] = transport.results
+        assert (result.verdict, result.settings.live, result.settings.server) == ("stopped", "rst", server)
