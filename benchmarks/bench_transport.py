@@ -26,31 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, if
 
 import anyio
 import httpx
-from fastapi import FastAPI
-from starlette.applications import Starlette
-from starlette.responses import PlainTextResponse
-from starlette.routing import Route
+from bench_throughput import fastapi_app, starlette_app  # the same apps as the throughput benchmark
 
 from pytest_disconnect import DisconnectTransport
 
 Batch = Callable[[int], Awaitable[None]]
-
-
-def starlette_app() -> Starlette:
-    async def ok(request: object) -> PlainTextResponse:
-        return PlainTextResponse("ok")
-
-    return Starlette(routes=[Route("/", ok)])
-
-
-def fastapi_app() -> FastAPI:
-    app = FastAPI()
-
-    @app.get("/")
-    async def ok() -> dict[str, str]:
-        return {"status": "ok"}
-
-    return app
 
 
 def batch(transport: httpx.AsyncBaseTransport) -> Batch:
@@ -62,7 +42,7 @@ def batch(transport: httpx.AsyncBaseTransport) -> Batch:
         for _ in range(count):
             response = await client.get("/")
             if not checked:
-                assert response.status_code == 200 and response.content in (b"ok", b'{"status":"ok"}')
+                assert response.status_code == 200 and response.content in (b"ok", b'{"ok":true}')
                 checked = True
 
     return run

@@ -40,29 +40,21 @@ def _parse_seconds(value: object) -> float:
     return float(value)
 
 
-def _parse_server(value: object) -> str:
-    if not isinstance(value, str) or value.strip().lower() not in PROFILES:
-        raise ValueError("one of " + ", ".join(PROFILES))
-    return value.strip().lower()
+def _one_of(choices: Iterable[str]) -> Callable[[object], str]:
+    """A parser for a named choice: case and surrounding spaces do not matter."""
+    names = tuple(choices)
+
+    def parse(value: object) -> str:
+        if not isinstance(value, str) or value.strip().lower() not in names:
+            raise ValueError("one of " + ", ".join(names))
+        return value.strip().lower()
+
+    return parse
 
 
 CLOCKS = ("real", "virtual")
 DEFAULT_CLOCK = "real"
-
-
-def _parse_clock(value: object) -> str:
-    if not isinstance(value, str) or value.strip().lower() not in CLOCKS:
-        raise ValueError("one of " + ", ".join(CLOCKS))
-    return value.strip().lower()
-
-
 LIVE_MODES = ("off", "fin", "rst", "half-close")
-
-
-def _parse_live(value: object) -> str:
-    if not isinstance(value, str) or value.strip().lower() not in LIVE_MODES:
-        raise ValueError("one of " + ", ".join(LIVE_MODES))
-    return value.strip().lower()
 
 
 @dataclass(frozen=True)
@@ -98,15 +90,15 @@ OPTIONS: tuple[OptionSpec[object], ...] = (
                f"(default: {DEFAULT_PATIENCE:g})", "SECONDS", _parse_seconds, DEFAULT_PATIENCE),
     OptionSpec("server", "server behaviour to reproduce: " + ", ".join(
         f"{p.name} ({p.summary})" for p in PROFILES.values()) + f" (default: {DEFAULT_SERVER})",
-        "NAME", _parse_server, DEFAULT_SERVER),
+        "NAME", _one_of(PROFILES), DEFAULT_SERVER),
     OptionSpec("clock", "virtual: the event loop jumps to its next timer instead of waiting, so long "
                "sleeps cost no wall time and latencies are exact; time runs at the real rate while "
                f"threads, processes or sockets work (default: {DEFAULT_CLOCK})", "real|virtual",
-               _parse_clock, DEFAULT_CLOCK),
+               _one_of(CLOCKS), DEFAULT_CLOCK),
     OptionSpec("live", "serve the app with the real server named by --disconnect-server (uvicorn or "
                "hypercorn) on 127.0.0.1, and have a real client close its connection: fin, rst or "
                "half-close; slower, asyncio only (default: off, in-process)", "off|fin|rst|half-close",
-               _parse_live, "off"),
+               _one_of(LIVE_MODES), "off"),
 )
 OPTION_NAMES = tuple(spec.name for spec in OPTIONS)
 _SPECS = {spec.name: spec for spec in OPTIONS}

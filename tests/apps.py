@@ -38,7 +38,7 @@ async def read_body(receive: Receive) -> bytes:
             return body
 
 
-async def _cancel_on_disconnect(receive: Receive, work: Callable[[], Awaitable[object]]) -> None:
+async def cancel_on_disconnect(receive: Receive, work: Callable[[], Awaitable[object]]) -> None:
     """Run ``work``; cancel it as soon as receive() says the client left."""
     async with anyio.create_task_group() as group:
 
@@ -55,7 +55,7 @@ async def _cancel_on_disconnect(receive: Receive, work: Callable[[], Awaitable[o
 async def well_behaved(scope: Scope, receive: Receive, send: Send) -> None:
     """Reads the body, then races the work against receive(); stops when the client leaves."""
     await read_body(receive)
-    await _cancel_on_disconnect(receive, lambda: anyio.sleep(WORK))
+    await cancel_on_disconnect(receive, lambda: anyio.sleep(WORK))
     await respond(send)
 
 
@@ -210,18 +210,18 @@ def crunch_cooperatively(seconds: float = WORK) -> None:
 
 async def thread_outlives_task(scope: Scope, receive: Receive, send: Send) -> None:
     """Cancels the waiting task on disconnect, but the thread runs on (abandon_on_cancel)."""
-    await _cancel_on_disconnect(receive, lambda: anyio.to_thread.run_sync(crunch, abandon_on_cancel=True))
+    await cancel_on_disconnect(receive, lambda: anyio.to_thread.run_sync(crunch, abandon_on_cancel=True))
 
 
 async def thread_stops_cooperatively(scope: Scope, receive: Receive, send: Send) -> None:
-    await _cancel_on_disconnect(receive, lambda: anyio.to_thread.run_sync(crunch_cooperatively))
+    await cancel_on_disconnect(receive, lambda: anyio.to_thread.run_sync(crunch_cooperatively))
 
 
 async def executor_thread(scope: Scope, receive: Receive, send: Send) -> None:
     """asyncio's default executor: the task is cancelled, the thread is not."""
     import asyncio
 
-    await _cancel_on_disconnect(receive, lambda: asyncio.get_running_loop().run_in_executor(None, crunch))
+    await cancel_on_disconnect(receive, lambda: asyncio.get_running_loop().run_in_executor(None, crunch))
 
 
 async def leaves_a_child_process(scope: Scope, receive: Receive, send: Send) -> None:
@@ -231,7 +231,7 @@ async def leaves_a_child_process(scope: Scope, receive: Receive, send: Send) -> 
 
     child = await asyncio.create_subprocess_exec(sys.executable, "-c", "import time; time.sleep(30)")
     leaves_a_child_process.pids.append(child.pid)  # type: ignore[attr-defined]
-    await _cancel_on_disconnect(receive, child.wait)
+    await cancel_on_disconnect(receive, child.wait)
 
 
 leaves_a_child_process.pids = []  # type: ignore[attr-defined]
@@ -244,7 +244,7 @@ async def kills_its_child_process(scope: Scope, receive: Receive, send: Send) ->
 
     child = await asyncio.create_subprocess_exec(sys.executable, "-c", "import time; time.sleep(30)")
     try:
-        await _cancel_on_disconnect(receive, child.wait)
+        await cancel_on_disconnect(receive, child.wait)
     finally:
         if child.returncode is None:
             child.kill()
@@ -262,12 +262,12 @@ async def marks_heavy_work(scope: Scope, receive: Receive, send: Send) -> None:
                 anyio.from_thread.check_cancelled()
                 time.sleep(0.005)
 
-    await _cancel_on_disconnect(receive, lambda: anyio.to_thread.run_sync(work))
+    await cancel_on_disconnect(receive, lambda: anyio.to_thread.run_sync(work))
 
 
 async def awaits_heavy_helper(scope: Scope, receive: Receive, send: Send) -> None:
     """Calls a module-level helper a test can mark heavy by its import path."""
-    await _cancel_on_disconnect(receive, heavy_helper)
+    await cancel_on_disconnect(receive, heavy_helper)
 
 
 async def heavy_helper() -> None:

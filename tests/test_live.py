@@ -13,7 +13,7 @@ from pytest_disconnect import Disconnect, LiveSetupError
 from pytest_disconnect._live import LiveServer
 from pytest_disconnect._types import Receive, Scope, Send
 
-from .apps import read_body, thread_outlives_task
+from .apps import cancel_on_disconnect, read_body, thread_outlives_task
 
 SERVERS = ("uvicorn", "hypercorn")
 CLOSES = ("fin", "rst", "half-close")
@@ -22,16 +22,7 @@ WORK = 0.6
 
 async def stops_when_told(scope: Scope, receive: Receive, send: Send) -> None:
     await read_body(receive)
-    async with anyio.create_task_group() as group:
-
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            group.cancel_scope.cancel()
-
-        group.start_soon(watch)
-        await anyio.sleep(WORK)
-        group.cancel_scope.cancel()
+    await cancel_on_disconnect(receive, lambda: anyio.sleep(WORK))
 
 
 async def never_looks(scope: Scope, receive: Receive, send: Send) -> None:
