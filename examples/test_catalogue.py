@@ -32,6 +32,7 @@ from pytest_disconnect import (
     Trigger,
     WorkRecord,
 )
+from pytest_disconnect._links import DOCS_URL
 from pytest_disconnect._report import section_text
 
 # The client leaves 0.2 s into each request; the work may run on for 0.3 s after that.
@@ -132,7 +133,8 @@ def test_b2_fixed_pure_asgi_middleware_lets_the_poll_see_it(disconnect: Disconne
 # B3. is_disconnected() before reading the body eats the body ------------------------------
 
 LOST_BODY = ("Lost request body: is_disconnected() read 1 body chunk and threw it away; read the body first "
-             "(await request.body()), then poll (B3).")
+             "(await request.body()), then poll ("
+             f"{DOCS_URL}how-it-works/#known-bugs-the-report-names).")
 
 
 def test_b3_poll_before_the_body_stores_a_short_upload(disconnect: Disconnect) -> None:

@@ -5,17 +5,36 @@ from __future__ import annotations
 import math
 
 from ._channel import LATE_NOTICE
+from ._links import docs_link
 from ._result import DisconnectResult, Event, WorkRecord
-from ._settings import Settings
+from ._settings import OPTION_NAMES, Settings
 
-README = "README.md#"
+#: Where the advice at the end of a report points: the reference page of each setting.
+_TOLERANCE = docs_link("reference", "tolerance")
+_PATIENCE = docs_link("reference", "patience")
+_AFTER = docs_link("reference", "after")
+_ALLOW = docs_link("reference", "allow")
+_BUSY_POLLING = docs_link("how-it-works", "busy-polling")
+_KNOWN_BUGS = docs_link("how-it-works", "known-bugs-the-report-names")
+_CLOCK_READS = docs_link("virtual-clock", "reads-of-the-real-clock")
 #: Timelines longer than this keep their head and tail.
 MAX_TIMELINE_LINES = 40
 
 
 def header_line(settings: Settings) -> str:
-    """The report header: 'disconnect: after=0.00 s (default), ...'."""
-    return f"disconnect: {settings.describe()}"
+    """The report header: 'disconnect: after=0.20 s (--disconnect-after), ...'."""
+    return f"disconnect: {run_wide(settings)}"
+
+
+def run_wide(settings: Settings) -> str:
+    """The run's settings, true for every entry point: the default moment is run()'s and
+    arun()'s only, since a DisconnectTransport request's client leaves when it gives up."""
+    if "after" in settings.sources:
+        return settings.describe()
+    rest = "".join(f", {name}={settings.show(name)} ({settings.source(name)})"
+                   for name in OPTION_NAMES if name != "after")
+    return (f"after={settings.show('after')} for run()/arun(), when the client gives up for "
+            f"DisconnectTransport (default){rest}")
 
 
 def headline(result: DisconnectResult) -> str:
@@ -241,11 +260,11 @@ def _poll_lines(result: DisconnectResult) -> list[str]:
         return []
     return [f"  Busy-polling: receive() was called {result.receive_calls:,} times in {span:.2f} s "
             f"({result.receive_calls / span:,.0f}/s), which keeps a core busy; wait in a task that "
-            "awaits receive() until http.disconnect instead (README.md#busy-polling)."]
+            f"awaits receive() until http.disconnect instead ({_BUSY_POLLING})."]
 
 
 def _notice_lines(result: DisconnectResult) -> list[str]:
-    """Known bugs the channel saw, whatever the verdict (FACTS: B3, B9)."""
+    """Known bugs the channel saw, whatever the verdict: a response to nobody, a lost request body."""
     lines = []
     gone, started = result.disconnected_at, result.response_started_at
     # A failing report says it already ('It sent 2 messages to the departed client').
@@ -254,11 +273,11 @@ def _notice_lines(result: DisconnectResult) -> list[str]:
             and (result.status or 0) >= 400):
         lines.append(f"  Response to nobody: the app started a {result.status} response at +{started:.2f} s, "
                      f"{started - gone:.2f} s after the client left, and sent {result.sends_after_disconnect} "
-                     "message(s) to it; an app that notices the disconnect should stop, not answer (B9).")
+                     f"message(s) to it; an app that notices the disconnect should stop, not answer ({_KNOWN_BUGS}).")
     if result.chunks_thrown_away:
         chunks = result.chunks_thrown_away
         lines.append(f"  Lost request body: is_disconnected() read {chunks} body chunk{'s' if chunks != 1 else ''} "
-                     "and threw it away; read the body first (await request.body()), then poll (B3).")
+                     f"and threw it away; read the body first (await request.body()), then poll ({_KNOWN_BUGS}).")
     return lines
 
 
@@ -271,7 +290,7 @@ def _clock_lines(result: DisconnectResult) -> list[str]:
                      "or blocking code), so time ran at the real rate then.")
     for read in result.time_reads:
         lines.append(f"  Virtual clock: the app read the real clock, {read}; it sees real time while the "
-                     "loop's jumps ahead: use anyio.current_time() or loop.time() (README.md#virtual-clock)")
+                     f"loop's jumps ahead: use anyio.current_time() or loop.time() ({_CLOCK_READS})")
     return lines
 
 
@@ -293,22 +312,22 @@ def _work_line(record: WorkRecord) -> str:
 def _advice(result: DisconnectResult) -> str:
     if result.verdict == "leaked":
         names = ", ".join(repr(record.name) for record in result.still_running if record.kind != "app")
-        return f"Intended? Let it outlive the request: run(..., allow=[{names}])  ({README}allow)"
+        return f"Intended? Let it outlive the request: run(..., allow=[{names}])  ({_ALLOW})"
     if result.verdict == "cancelled-from-outside":
         return "Let the plugin decide: do not cancel the test around run()/arun() before it returns."
     if result.verdict == "not-disconnected" and (
             result.settings.after.kind == "never" or result.response_complete_at is not None):
         return ("Intended? Watch longer: @pytest.mark.disconnect(patience=SECONDS)  "
-                f"({README}patience)")
+                f"({_PATIENCE})")
     if result.verdict == "not-disconnected":
-        return f"Intended? Choose another moment: @pytest.mark.disconnect(after=...)  ({README}after)"
+        return f"Intended? Choose another moment: @pytest.mark.disconnect(after=...)  ({_AFTER})"
     latency = result.latency
     if latency is not None:
         suggestion = math.ceil(latency * 1.25 * 10) / 10
         return (f"Intended? Raise the limit: @pytest.mark.disconnect(tolerance={suggestion:g})  "
-                f"({README}tolerance)")
+                f"({_TOLERANCE})")
     return ("Intended? Watch longer before the harness cancels: "
-            f"@pytest.mark.disconnect(patience=SECONDS)  ({README}patience)")
+            f"@pytest.mark.disconnect(patience=SECONDS)  ({_PATIENCE})")
 
 
 def _after(result: DisconnectResult) -> str:

@@ -65,8 +65,21 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     try:
         settings = context.settings
     except SettingError as exc:
-        pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
-    _shared(item.config)._bind(settings, context.record)
+        problem = str(exc) if item.nodeid in str(exc) else f"{item.nodeid}: {exc}"
+    else:
+        _shared(item.config)._bind(settings, context.record)
+        return
+    pytest.fail(problem, pytrace=False)  # outside the except block: the message once, with no chain
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, object, object]:
+    report = yield
+    if call.excinfo is not None and isinstance(report, pytest.TestReport) and report.failed:
+        from ._sections import drop_repeated_reports
+
+        drop_repeated_reports(report, call.excinfo.value)
+    return report
 
 
 @pytest.hookimpl(trylast=True)  # after fixture finalizers, which may still make requests
@@ -136,8 +149,10 @@ class _Summary:
                 "(swap httpx.ASGITransport for pytest_disconnect.DisconnectTransport)", yellow=True)
         if not worth_showing(self.table):
             return
+        from ._report import run_wide
+
         terminalreporter.write_sep("=", "disconnect summary")
-        for line in summary_lines(self.table, f"run-wide settings: {settings.describe()}"):
+        for line in summary_lines(self.table, f"run-wide settings: {run_wide(settings)}"):
             terminalreporter.write_line(line)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -10,7 +9,8 @@ from types import ModuleType
 import pytest
 
 import pytest_disconnect
-from pytest_disconnect import DisconnectResult, Event, Settings, Timeline, Trigger, WorkRecord, _report
+from pytest_disconnect import DisconnectResult, Event, Settings, Timeline, Trigger, WorkRecord, _links, _report
+from pytest_disconnect._links import DOCS_URL
 from pytest_disconnect._report import failure_message, headline, section_text, timeline_lines
 
 SETTINGS = Settings(after=Trigger.at(0.1), tolerance=0.5,
@@ -54,7 +54,7 @@ def test_kept_running() -> None:
         "",
         "  after=0.10 s (--disconnect-after), tolerance=0.50 s (disconnect_tolerance in pyproject.toml), "
         "patience=5.00 s (default), server=asgi-2.4 (default), clock=real (default), live=off (default)",
-        "  Intended? Raise the limit: @pytest.mark.disconnect(tolerance=3.7)  (README.md#tolerance)",
+        f"  Intended? Raise the limit: @pytest.mark.disconnect(tolerance=3.7)  ({DOCS_URL}reference/#tolerance)",
     ])
 
 
@@ -69,7 +69,7 @@ def test_the_virtual_clock_is_named_with_what_it_could_not_reach() -> None:
         "so time ran at the real rate then.",
         "  Virtual clock: the app read the real clock, time.monotonic() at app.py:7 in poll -> if "
         "time.monotonic() > t:; it sees real time while the loop's jumps ahead: use anyio.current_time() "
-        "or loop.time() (README.md#virtual-clock)",
+        f"or loop.time() ({DOCS_URL}virtual-clock/#reads-of-the-real-clock)",
     ]
     assert message[-2].endswith("clock=virtual (--disconnect-clock), live=off (default)")
 
@@ -99,7 +99,7 @@ def test_cancelled_resisting_and_late_delivery() -> None:
         "  after=0.10 s (--disconnect-after), tolerance=0.50 s (disconnect_tolerance in pyproject.toml), "
         "patience=5.00 s (default), server=uvicorn (default), clock=real (default), live=off (default)",
         "  Intended? Watch longer before the harness cancels: @pytest.mark.disconnect(patience=SECONDS)  "
-        "(README.md#patience)",
+        f"({DOCS_URL}reference/#patience)",
     ]
     assert headline(replace(result, verdict="cancelled")).endswith("until the harness cancelled it")
 
@@ -118,7 +118,7 @@ def test_busy_polling_is_noticed_on_passing_runs_too() -> None:
                       work=(replace(KEPT_RUNNING.work[0], ended_at=0.5),))
     assert section_text(stopped).split("\n")[-3] == (
         "  Busy-polling: receive() was called 20,000 times in 0.50 s (40,000/s), which keeps a core busy; "
-        "wait in a task that awaits receive() until http.disconnect instead (README.md#busy-polling).")
+        f"wait in a task that awaits receive() until http.disconnect instead ({DOCS_URL}how-it-works/#busy-polling).")
     assert "Busy-polling" not in section_text(replace(stopped, receive_calls=50))
 
 
@@ -133,7 +133,7 @@ def test_not_disconnected() -> None:
     assert lines[4] == ("  The disconnect was to happen after http.response.start, and the app never got "
                         "there. Pick a trigger the app reaches, or a time (after=SECONDS).")
     assert lines[-1] == ("  Intended? Choose another moment: @pytest.mark.disconnect(after=...)  "
-                         "(README.md#after)")
+                         f"({DOCS_URL}reference/#after)")
 
 
 def test_long_timelines_keep_the_key_events() -> None:
@@ -147,15 +147,13 @@ def test_long_timelines_keep_the_key_events() -> None:
     assert len(lines) <= 40
 
 
-def test_every_readme_link_in_a_report_has_a_heading() -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    anchors = {re.sub(r"[^a-z0-9 -]", "", heading.strip().lower()).replace(" ", "-")
-               for heading in re.findall(r"^#+ (.+)$", readme, flags=re.MULTILINE)}
+def test_reports_link_to_the_docs_site_only() -> None:
     source = Path(_report.__file__).read_text()
-    linked = set(re.findall(r"\{README\}(\w+)", source))
-    assert linked == {"tolerance", "patience", "after", "allow"}
-    assert "busy-polling" in anchors
-    assert linked <= anchors
+    assert "README" not in source
+    assert set(_links.LINKED) >= {("reference", "tolerance"), ("reference", "patience"),
+                                                ("reference", "after"), ("reference", "allow"),
+                                                ("how-it-works", "busy-polling")}
+    assert _links.docs_link("reference", "tolerance") == f"{DOCS_URL}reference/#tolerance"
 
 
 def test_public_names() -> None:

@@ -13,6 +13,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from pytest_disconnect import PROFILES, Disconnect, Trigger
+from pytest_disconnect._links import DOCS_URL
 from pytest_disconnect._report import section_text
 from pytest_disconnect._types import Receive, Scope, Send
 
@@ -103,8 +104,9 @@ def test_unread_body_is_dropped_by_uvicorn_and_kept_by_hypercorn(disconnect: Dis
 def test_a_body_chunk_thrown_away_by_is_disconnected_is_reported(disconnect: Disconnect) -> None:
     result = disconnect.run(polls_before_reading, "POST", "/upload", body=b"data", after=0.2, check=False)
     assert result.chunks_thrown_away == 1
-    assert ("  Lost request body: is_disconnected() read 1 body chunk and threw it away; read the body "
-            "first (await request.body()), then poll (B3).") in section_text(result).split("\n")
+    notice = ("  Lost request body: is_disconnected() read 1 body chunk and threw it away; read the body "
+              f"first (await request.body()), then poll ({DOCS_URL}how-it-works/#known-bugs-the-report-names).")
+    assert notice in section_text(result).split("\n")
 
 
 @pytest.mark.parametrize("server", list(PROFILES))
