@@ -1,6 +1,7 @@
 # Set-up is automatic: every target first makes .venv with the project and its dev tools.
+# Another Python gets its own venv: make test PYTHON=python3.13 VENV=.venv-3.13
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 

@@ -17,6 +17,7 @@ from contextvars import ContextVar
 from types import FrameType
 from typing import Literal, TypeVar
 
+from ._compat import given_name
 from ._frames import coroutine_frames, describe_frame, innermost_app_frame, where
 from ._result import TimelineRecorder, WorkRecord
 from ._types import WaitableEvent
@@ -342,6 +343,7 @@ def _name(coro: object) -> str:
 
 def task_name(given: str, coro: object) -> str:
     """The name a task was given (anyio passes the function's), else its coroutine's."""
+    given = given_name(given)  # 3.13.0-3.13.2 name an unnamed task 'None'
     if not given or given.startswith("Task-"):
         return _name(coro)
     return given.rsplit(".<locals>.", 1)[-1] if ".<locals>." in given else given
