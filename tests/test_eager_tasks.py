@@ -13,8 +13,8 @@ import pytest
 
 from pytest_disconnect import Disconnect, Settings
 from pytest_disconnect._compat import eager_constructor
+from pytest_disconnect._types import Receive, Scope, Send
 from tests import apps
-from tests.apps import Receive, Scope, Send
 
 pytestmark = [
     pytest.mark.anyio,
