@@ -5,13 +5,16 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: examples test lint bench clean
+.PHONY: examples test libraries lint bench clean
 
 examples: $(STAMP)  ## the example suite: the plugin catches a broken handler, passes good ones
 	$(BIN)/python -m pytest examples -rA
 
 test: $(STAMP)  ## the plugin's own tests
 	$(BIN)/python -m pytest
+
+libraries: $(STAMP)  ## sse-starlette, FastAPI, Litestar, Django streams: in process vs behind real servers
+	$(BIN)/python -m pytest tests/test_library_agreement.py --agreement
 
 lint: $(STAMP)
 	$(BIN)/python -m mypy

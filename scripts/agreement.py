@@ -9,6 +9,7 @@ and whether they agree: the same verdict, and latencies within --slack seconds o
 Run:  python scripts/agreement.py                 (every case; about 2 minutes)
       python scripts/agreement.py --close rst     (the client resets instead of closing)
       python scripts/agreement.py --only b1 b4    (cases whose name starts with these)
+      python scripts/agreement.py --libraries     (sse-starlette, FastAPI, Litestar, Django streams)
 Exit status 1 if any case disagrees.
 """
 
@@ -96,6 +97,16 @@ def catalogue_cases() -> list[Case]:
             for case in getattr(catalogue, "CASES", ())]
 
 
+def library_cases() -> list[Case]:
+    """Streams on the libraries users stream with (tests/library_apps.py), those installed."""
+    import importlib.util
+
+    from tests.library_apps import CASES
+
+    return [Case(case.title, case.build(), path=case.path, options=dict(case.options))
+            for case in CASES if importlib.util.find_spec(case.module) is not None]
+
+
 def run_case(case: Case, profile: str, close: str) -> Row:
     disconnect = Disconnect()
     options = {"check": False, "server": profile, **case.options}
@@ -146,12 +157,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--close", choices=("fin", "rst", "half-close"), default="fin")
     parser.add_argument("--only", nargs="*", default=(), help="case name prefixes (after 'catalogue ')")
     parser.add_argument("--slack", type=float, default=0.01, help="latency difference that still agrees, s")
+    parser.add_argument("--libraries", action="store_true",
+                        help="the library streams (tests/library_apps.py) instead of the samples and catalogue")
     args = parser.parse_args(argv)
-    cases = sample_cases() + catalogue_cases()
+    cases = library_cases() if args.libraries else sample_cases() + catalogue_cases()
+    profiles = list(LIVE_SERVERS) if args.libraries else list(PROFILES)
     if args.only:
         cases = [case for case in cases if case.name.split(" ", 1)[-1].startswith(tuple(args.only))]
     results = []
-    for row in rows(cases, list(PROFILES), args.close):
+    for row in rows(cases, profiles, args.close):
         results.append(row)
         print(f"{row.case} [{row.profile}]: {row.in_process.verdict} / "
               f"{row.live.verdict if row.live else row.live_error or 'n/a'}", file=sys.stderr)
