@@ -24,7 +24,7 @@ from ._channel import Channel
 from ._errors import LiveSetupError, NotAnASGIApp
 from ._live import STOP_GRACE, LiveChannel, LiveRun, LiveServer
 from ._request import Request
-from ._result import Block, DisconnectResult, TimelineRecorder, Verdict
+from ._result import Block, DisconnectResult, Entry, TimelineRecorder, Verdict
 from ._scenario_clock import ScenarioClock
 from ._servers import PROFILES
 from ._settings import Settings
@@ -197,7 +197,8 @@ def _watching(backend: str, workset: WorkSet, heavy: tuple[str, ...]) -> Iterato
 async def drive(app: ASGIApp, request: Request, settings: Settings, *,
                 allow: frozenset[str] = frozenset(), heavy: tuple[str, ...] = (),
                 trigger: Trigger | None = None,
-                on_channel: Callable[[Channel], None] | None = None) -> DisconnectResult:
+                on_channel: Callable[[Channel], None] | None = None,
+                entry: Entry = "fixture") -> DisconnectResult:
     """Run one scenario on the current event loop and return what happened.
 
     ``trigger`` overrides ``settings.after`` (CLIENT_DECIDES: a client that leaves
@@ -235,7 +236,7 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
         scenario_clock.start()  # before the start time: the virtual clock freezes from here
         try:
             return await _drive(app, request, settings, backend, hooks, post, scenario_clock, live_server,
-                                allow=allow, heavy=heavy, trigger=trigger, on_channel=on_channel)
+                                allow=allow, heavy=heavy, trigger=trigger, on_channel=on_channel, entry=entry)
         finally:
             scenario_clock.stop()
     finally:
@@ -248,7 +249,7 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
                  post: Callable[[Callable[[], None]], None], scenario_clock: ScenarioClock,
                  live_server: LiveServer | None, *,
                  allow: frozenset[str], heavy: tuple[str, ...], trigger: Trigger | None,
-                 on_channel: Callable[[Channel], None] | None) -> DisconnectResult:
+                 on_channel: Callable[[Channel], None] | None, entry: Entry) -> DisconnectResult:
     clock = scenario_clock.read
     start = clock()
 
@@ -261,7 +262,7 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
 
     timeline = TimelineRecorder()
     waker = _Waker(hooks.new_event)
-    workset = WorkSet(now, timeline, hooks.new_event, post, allow)
+    workset = WorkSet(now, timeline, hooks.new_event, post, allow | frozenset(settings.allow))
     workset.on_all_done = waker.set
     scenario_clock.watch(workset, start, timeline)
     trigger = settings.after if trigger is None else trigger
@@ -400,6 +401,7 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
         receive_calls=channel.receive_calls,
         receives_after_disconnect=channel.receives_after_disconnect,
         sends_after_disconnect=channel.sends_after_disconnect,
+        entry=entry,
     )
 
 

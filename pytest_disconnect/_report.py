@@ -14,6 +14,7 @@ _TOLERANCE = docs_link("reference", "tolerance")
 _PATIENCE = docs_link("reference", "patience")
 _AFTER = docs_link("reference", "after")
 _ALLOW = docs_link("reference", "allow")
+_LIFETIME = docs_link("app-lifetime-and-time", "app-lifetime-work-is-not-request-work")
 _BUSY_POLLING = docs_link("how-it-works", "busy-polling")
 _KNOWN_BUGS = docs_link("how-it-works", "known-bugs-the-report-names")
 _CLOCK_READS = docs_link("virtual-clock", "reads-of-the-real-clock")
@@ -148,11 +149,11 @@ def likely_cause(result: DisconnectResult) -> str:
     if result.verdict == "leaked":
         return ("Work the app started was still running after the app call returned: nothing owns it "
                 "any more, so nothing will stop it when the client leaves. Await it inside the "
-                "request, or allow it if it must outlive the request: run(..., allow=['its_name']).")
+                "request, or allow it if it must outlive the request.")
     if result.verdict == "not-disconnected":
         if result.response_complete_at is not None:
             return ("Work the app does after its response (a BackgroundTask, a leaked task) outlived "
-                    "patience. If it is meant to, allow it: run(..., allow=['its_function']).")
+                    "patience. If it is meant to, allow it.")
         if result.settings.after.kind == "never":
             return "With after=never the app must finish on its own within patience."
         return (f"The disconnect was to happen {result.settings.after.describe()}, and the app never "
@@ -295,9 +296,33 @@ def _clock_lines(result: DisconnectResult) -> list[str]:
 
 
 def _allowed_lines(result: DisconnectResult) -> list[str]:
-    return [f"  Allowed to outlive the request: {record.kind} {record.name} "
+    return [(f"  App-lifetime work (built-in list), not judged: {record.kind} {record.name}, "
+             f"{record.infrastructure} " if record.infrastructure is not None else
+             f"  Allowed to outlive the request: {record.kind} {record.name} ")
             + ("(still running)" if record.ended_at is None else f"(ended at +{record.ended_at:.2f} s)")
             for record in result.allowed]
+
+
+def allow_advice(result: DisconnectResult, names: list[str]) -> str:
+    """Where to allow ``names``, in the form that fits how the test made its request."""
+    quoted, plain = ", ".join(repr(name) for name in names), ",".join(names)
+    run_wide = f"disconnect_allow = {plain} in the ini file, or --disconnect-allow={plain}"
+    if result.entry == "audit":
+        return (f"Intended? If it lives as long as the app (a cache refresher, a pool reaper), "
+                f"declare it once for the run: {run_wide}  ({_LIFETIME})")
+    call = (f"DisconnectTransport(app, allow=[{quoted}])" if result.entry == "transport"
+            else f"run(..., allow=[{quoted}])")
+    return (f"Intended? Let it outlive the request: {call}; if it lives as long as the app, "
+            f"once for the run: {run_wide}  ({_LIFETIME})")
+
+
+def _left_running(result: DisconnectResult) -> list[str]:
+    """Tasks, threads and processes still running past the tolerance after the app call had ended."""
+    app_ended = any(record.kind == "app" and record.ended_at is not None and (
+        result.cancelled_at is None or record.ended_at < result.cancelled_at) for record in result.work)
+    if not app_ended:
+        return []
+    return list(dict.fromkeys(record.name for record in result.still_running if record.kind != "app"))
 
 
 def _work_line(record: WorkRecord) -> str:
@@ -311,10 +336,13 @@ def _work_line(record: WorkRecord) -> str:
 
 def _advice(result: DisconnectResult) -> str:
     if result.verdict == "leaked":
-        names = ", ".join(repr(record.name) for record in result.still_running if record.kind != "app")
-        return f"Intended? Let it outlive the request: run(..., allow=[{names}])  ({_ALLOW})"
+        names = list(dict.fromkeys(record.name for record in result.still_running if record.kind != "app"))
+        return allow_advice(result, names)
     if result.verdict == "cancelled-from-outside":
         return "Let the plugin decide: do not cancel the test around run()/arun() before it returns."
+    left_running = _left_running(result)
+    if left_running and result.verdict in ("not-disconnected", "cancelled", "resisted"):
+        return allow_advice(result, left_running)  # the app call had ended: what ran on is not the handler
     if result.verdict == "not-disconnected" and (
             result.settings.after.kind == "never" or result.response_complete_at is not None):
         return ("Intended? Watch longer: @pytest.mark.disconnect(patience=SECONDS)  "

@@ -22,6 +22,9 @@ Verdict = Literal[
     "leaked",          # the app returned, but work it started ran on past the tolerance
 ]
 PASSING: frozenset[Verdict] = frozenset({"finished", "stopped"})
+#: How the test made the request: disconnect.run()/arun(), a DisconnectTransport it set up, or a
+#: DisconnectTransport request under a run-wide after= (an audit of an existing suite).
+Entry = Literal["fixture", "transport", "audit"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,9 @@ class WorkRecord:
     allowed: bool = False
     #: heartbeat() calls made inside heavy work.
     heartbeats: int = 0
+    #: Known library infrastructure (app-lifetime work, never judged): "sse-starlette's per-loop
+    #: shutdown watcher"; None for anything else.
+    infrastructure: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,6 +158,8 @@ class DisconnectResult:
     starved: tuple[tuple[float, float], ...] = ()
     #: Virtual clock only: the app's own reads of the real clock ('time.monotonic() at app.py:3 in f').
     time_reads: tuple[str, ...] = ()
+    #: How the test made the request; the report's advice names the setting that fits it.
+    entry: Entry = "fixture"
 
     @property
     def clock(self) -> str:

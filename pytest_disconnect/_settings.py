@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 from ._errors import SettingError
+from ._lifetime import parse_names
 from ._servers import DEFAULT_SERVER, PROFILES
 from ._trigger import TRIGGER_SYNTAX, Trigger, parse_trigger
 
@@ -52,6 +53,12 @@ def _one_of(choices: Iterable[str]) -> Callable[[object], str]:
     return parse
 
 
+def add_names(lower: object, upper: object) -> tuple[str, ...]:
+    """A list setting: a higher layer adds its names to the lower one's."""
+    assert isinstance(lower, tuple) and isinstance(upper, tuple)
+    return lower + tuple(name for name in upper if name not in lower)
+
+
 CLOCKS = ("real", "virtual")
 DEFAULT_CLOCK = "real"
 LIVE_MODES = ("off", "fin", "rst", "half-close")
@@ -66,6 +73,8 @@ class OptionSpec(Generic[T]):
     metavar: str
     parse: Callable[[object], T]
     default: T
+    #: How a value combines with the one from a lower layer; None: it replaces it.
+    merge: Callable[[T, T], T] | None = None
 
     @property
     def flag(self) -> str:
@@ -99,6 +108,11 @@ OPTIONS: tuple[OptionSpec[object], ...] = (
                "hypercorn) on 127.0.0.1, and have a real client close its connection: fin, rst or "
                "half-close; slower, asyncio only (default: off, in-process)", "off|fin|rst|half-close",
                _one_of(LIVE_MODES), "off"),
+    OptionSpec("allow", "app-lifetime work: names of tasks, threads or functions that may outlive any "
+               "request, such as the app's own lazily started singletons (a cache refresher, a pool "
+               "reaper); comma-separated; every layer adds to the list, and run(allow=...) adds to it "
+               "(default: none besides the built-in list of known library infrastructure)", "NAMES",
+               parse_names, (), merge=add_names),
 )
 OPTION_NAMES = tuple(spec.name for spec in OPTIONS)
 _SPECS = {spec.name: spec for spec in OPTIONS}
@@ -160,6 +174,7 @@ class Settings:
     server: str = DEFAULT_SERVER
     clock: str = DEFAULT_CLOCK
     live: str = "off"
+    allow: tuple[str, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -172,7 +187,8 @@ class Settings:
 
     def describe(self) -> str:
         """'after=0.50 s (--disconnect-after), tolerance=1.00 s (default), ...'."""
-        return ", ".join(f"{name}={self.show(name)} ({self.source(name)})" for name in OPTION_NAMES)
+        return ", ".join(f"{name}={self.show(name)} ({self.source(name)})" for name in OPTION_NAMES
+                         if name != "allow" or self.allow)  # an empty list says nothing
 
     def show(self, name: str) -> str:
         value = getattr(self, name)
@@ -182,6 +198,8 @@ class Settings:
             return f"{value.seconds:.2f} s" if value.kind == "time" else str(value)
         if isinstance(value, float):
             return f"{value:.2f} s"
+        if isinstance(value, tuple):
+            return ", ".join(value) or "none"
         return str(value)
 
 
@@ -201,9 +219,17 @@ def apply(base: Settings, source: Source, values: Mapping[str, object]) -> Setti
         if raw is None or raw == "":
             continue
         try:
-            changes[name] = spec.parse(raw)
+            value = spec.parse(raw)
         except ValueError as exc:
             raise SettingError(source.invalid(spec, raw, str(exc))) from None
+        if spec.merge is not None:
+            lower = getattr(base, name)
+            value = spec.merge(lower, value)
+            if lower:  # say every layer that added names
+                sources[name] = f"{sources.get(name, 'default')} + {source.origin(spec)}"
+                changes[name] = value
+                continue
+        changes[name] = value
         sources[name] = source.origin(spec)
     if not changes:
         return base

@@ -25,7 +25,7 @@ from ._errors import ClientLeft
 from ._fixture import _extras, judge
 from ._report import headline
 from ._request import Request
-from ._result import DisconnectResult
+from ._result import DisconnectResult, Entry
 from ._settings import Settings, Source, apply
 from ._trigger import CLIENT_DECIDES, Trigger
 from ._types import ASGIApp, WaitableEvent
@@ -137,12 +137,19 @@ class _Exchange:
     async def _run(self) -> None:
         try:
             self.result = await drive(self.transport.app, self.request, self.settings,
-                                      trigger=self.planned, on_channel=self._attach, **self.transport._extras)
+                                      trigger=self.planned, on_channel=self._attach, entry=self._entry(),
+                                      **self.transport._extras)
         except BaseException as exc:  # a system task must not raise; the caller re-raises it
             self.crash = exc
         finally:
             self.finished = True
             self._wake()
+
+    def _entry(self) -> Entry:
+        """An audit when the run (command line or ini) planned the disconnect, not this test."""
+        run_wide = self.settings.source("after").startswith(("--disconnect-after", "disconnect_after",
+                                                              "-o disconnect_after"))
+        return "audit" if run_wide else "transport"
 
     def _attach(self, channel: Channel) -> None:
         self.channel = channel

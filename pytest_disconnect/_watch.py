@@ -19,6 +19,7 @@ from typing import Literal, TypeVar
 
 from ._compat import given_name
 from ._frames import coroutine_frames, describe_frame, innermost_app_frame, where
+from ._lifetime import known_infrastructure
 from ._result import TimelineRecorder, WorkRecord
 from ._types import WaitableEvent
 
@@ -33,8 +34,8 @@ WorkKind = Literal["app", "task", "thread", "process", "heavy"]
 class Work:
     """Mutable record of one piece of watched work while the scenario runs."""
 
-    __slots__ = ("allowed", "coro", "ended_at", "heartbeats", "kind", "name", "outcome", "owner",
-                 "started_at", "task", "thread_ident", "where")
+    __slots__ = ("allowed", "coro", "ended_at", "heartbeats", "infrastructure", "kind", "name", "outcome",
+                 "owner", "started_at", "task", "thread_ident", "where")
 
     def __init__(self, task: object, coro: object, name: str, kind: WorkKind,
                  started_at: float) -> None:
@@ -51,6 +52,8 @@ class Work:
         self.thread_ident: int | None = None
         #: Allowed to outlive the request (run(allow=...)): not waited for, not judged.
         self.allowed = False
+        #: App-lifetime work from the built-in list (see _lifetime): why it is not judged.
+        self.infrastructure: str | None = None
         self.heartbeats = 0
 
     def label(self) -> str:
@@ -64,7 +67,7 @@ class Work:
         owner_ended = self.owner.ended_at if self.owner is not None else None
         return WorkRecord(self.label(), self.kind, self.started_at, self.ended_at, self.outcome,
                           self.where, owner_ended_at=owner_ended, allowed=self.allowed,
-                          heartbeats=self.heartbeats)
+                          heartbeats=self.heartbeats, infrastructure=self.infrastructure)
 
     def locate(self) -> None:
         """Note where this work is now, for the report."""
@@ -133,7 +136,10 @@ class WorkSet:
             self._all_done = None  # a late spawn revives the scenario
         self.works.append(work)
         kind, allow = work.kind, self._allow
-        if kind != "app" and allow and (
+        infrastructure = known_infrastructure(work.coro) if kind == "task" else None
+        if infrastructure is not None:  # app-lifetime: never judged, never cancelled
+            work.allowed, work.infrastructure = True, infrastructure.label
+        elif kind != "app" and allow and (
                 work.name in allow or (kind == "process" and any(name in work.name for name in allow))):
             work.allowed = True
         else:

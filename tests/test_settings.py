@@ -81,7 +81,7 @@ class TestValidation:
              "invalid tolerance True in disconnect.run(): expected seconds >= 0"),
             (MARKER, {"aftr": 1},
              "unknown keyword 'aftr' in @pytest.mark.disconnect on tests/test_app.py::test_report: "
-             "expected one of after, tolerance, patience, server, clock, live"),
+             "expected one of after, tolerance, patience, server, clock, live, allow"),
         ],
     )
     def test_errors_name_the_setting_the_value_and_the_source(
@@ -130,5 +130,31 @@ class TestPrecedence:
 
 def test_marker_help_lists_every_option() -> None:
     assert MARKER_HELP.startswith(
-        "disconnect(*, after=None, tolerance=None, patience=None, server=None, clock=None, live=None): ")
-    assert OPTION_NAMES == ("after", "tolerance", "patience", "server", "clock", "live")
+        "disconnect(*, after=None, tolerance=None, patience=None, server=None, clock=None, live=None, allow=None): ")
+    assert OPTION_NAMES == ("after", "tolerance", "patience", "server", "clock", "live", "allow")
+
+
+class TestAllow:
+    """disconnect_allow: a list, in which every layer adds names rather than replacing them."""
+
+    @pytest.mark.parametrize(
+        ("raw", "expected"),
+        [("refresh_cache", ("refresh_cache",)), (" a, b  c,,a ", ("a", "b", "c")),
+         (["reap_pool", "refresh_cache"], ("reap_pool", "refresh_cache"))],
+    )
+    def test_accepted_forms(self, raw: object, expected: tuple[str, ...]) -> None:
+        assert apply(Settings(), INI, {"allow": raw}).allow == expected
+
+    @pytest.mark.parametrize("raw", [3, ["two words"], [""], [None]])
+    def test_rejected_forms_name_the_source(self, raw: object) -> None:
+        with pytest.raises(SettingError, match=r"^invalid disconnect_allow .* in pyproject.toml: expected names"):
+            apply(Settings(), INI, {"allow": raw})
+
+    def test_layers_add_up_and_say_where_each_name_came_from(self) -> None:
+        settings = apply(apply(Settings(), INI, {"allow": "refresh_cache"}), CLI, {"allow": "reap_pool,refresh_cache"})
+        assert settings.allow == ("refresh_cache", "reap_pool")
+        assert settings.source("allow") == "disconnect_allow in pyproject.toml + --disconnect-allow"
+
+    def test_an_empty_list_is_left_out_of_the_description(self) -> None:
+        assert "allow" not in Settings().describe()
+        assert apply(Settings(), CLI, {"allow": "x"}).describe().endswith(", allow=x (--disconnect-allow)")
