@@ -7,14 +7,14 @@ import math
 from ._channel import LATE_NOTICE
 from ._links import docs_link
 from ._result import DisconnectResult, Event, WorkRecord
-from ._settings import OPTION_NAMES, Settings
+from ._settings import Settings
 
 #: Where the advice at the end of a report points: the reference page of each setting.
 _TOLERANCE = docs_link("reference", "tolerance")
 _PATIENCE = docs_link("reference", "patience")
 _AFTER = docs_link("reference", "after")
 _ALLOW = docs_link("reference", "allow")
-_LIFETIME = docs_link("app-lifetime-and-time", "app-lifetime-work-is-not-request-work")
+LIFETIME_DOCS = docs_link("app-lifetime-and-time", "app-lifetime-work-is-not-request-work")
 _BUSY_POLLING = docs_link("how-it-works", "busy-polling")
 _KNOWN_BUGS = docs_link("how-it-works", "known-bugs-the-report-names")
 _CLOCK_READS = docs_link("virtual-clock", "reads-of-the-real-clock")
@@ -33,7 +33,7 @@ def run_wide(settings: Settings) -> str:
     if "after" in settings.sources:
         return settings.describe()
     rest = "".join(f", {name}={settings.show(name)} ({settings.source(name)})"
-                   for name in OPTION_NAMES if name != "after")
+                   for name in settings.described() if name != "after")
     return (f"after={settings.show('after')} for run()/arun(), when the client gives up for "
             f"DisconnectTransport (default){rest}")
 
@@ -309,11 +309,11 @@ def allow_advice(result: DisconnectResult, names: list[str]) -> str:
     run_wide = f"disconnect_allow = {plain} in the ini file, or --disconnect-allow={plain}"
     if result.entry == "audit":
         return (f"Intended? If it lives as long as the app (a cache refresher, a pool reaper), "
-                f"declare it once for the run: {run_wide}  ({_LIFETIME})")
+                f"declare it once for the run: {run_wide}  ({LIFETIME_DOCS})")
     call = (f"DisconnectTransport(app, allow=[{quoted}])" if result.entry == "transport"
             else f"run(..., allow=[{quoted}])")
     return (f"Intended? Let it outlive the request: {call}; if it lives as long as the app, "
-            f"once for the run: {run_wide}  ({_LIFETIME})")
+            f"once for the run: {run_wide}  ({LIFETIME_DOCS})")
 
 
 def _left_running(result: DisconnectResult) -> list[str]:

@@ -187,8 +187,11 @@ class Settings:
 
     def describe(self) -> str:
         """'after=0.50 s (--disconnect-after), tolerance=1.00 s (default), ...'."""
-        return ", ".join(f"{name}={self.show(name)} ({self.source(name)})" for name in OPTION_NAMES
-                         if name != "allow" or self.allow)  # an empty list says nothing
+        return ", ".join(f"{name}={self.show(name)} ({self.source(name)})" for name in self.described())
+
+    def described(self) -> tuple[str, ...]:
+        """The settings a description lists: all, but an empty allow list, which says nothing."""
+        return OPTION_NAMES if self.allow else tuple(name for name in OPTION_NAMES if name != "allow")
 
     def show(self, name: str) -> str:
         value = getattr(self, name)

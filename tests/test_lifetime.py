@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from pytest_disconnect import Disconnect
 from pytest_disconnect._lifetime import KNOWN, known_infrastructure
+from pytest_disconnect._report import LIFETIME_DOCS as LIFETIME
 from pytest_disconnect._settings import Settings, Source, apply
 
 from .apps import read_body, respond
@@ -148,24 +149,24 @@ def test_second(disconnect):
 def test_a_singleton_is_declared_once_for_the_whole_run_in_the_ini_file(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\ndisconnect_allow = refresh_cache\n")
     pytester.makepyfile(INI_TEST)
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:asyncio")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*allow=refresh_cache (disconnect_allow in tox.ini)*"])
 
 
 def test_a_singleton_is_declared_on_the_command_line(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(INI_TEST)
-    result = pytester.runpytest("-p", "no:cacheprovider", "--disconnect-allow=refresh_cache")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:asyncio", "--disconnect-allow=refresh_cache")
     result.assert_outcomes(passed=2)
 
 
 def test_undeclared_the_report_names_the_run_wide_setting(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(INI_TEST)
-    result = pytester.runpytest("-p", "no:cacheprovider", "-k", "first")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:asyncio", "-k", "first")
     result.assert_outcomes(failed=1)
     assert ("Intended? Let it outlive the request: run(..., allow=['refresh_cache']); if it lives as long as the "
             "app, once for the run: disconnect_allow = refresh_cache in the ini file, or "
-            "--disconnect-allow=refresh_cache  (README.md#allow)") in result.stdout.str()
+            f"--disconnect-allow=refresh_cache  ({LIFETIME})") in result.stdout.str()
 
 
 AUDIT_TEST = """
@@ -208,7 +209,7 @@ async def test_audited():
     [([], "Intended? Let it outlive the request: DisconnectTransport(app, allow=['refresh_cache']); if it lives"),
      (["--disconnect-after=0.1"], "Intended? If it lives as long as the app (a cache refresher, a pool reaper), "
                                   "declare it once for the run: disconnect_allow = refresh_cache in the ini file, "
-                                  "or --disconnect-allow=refresh_cache  (README.md#allow)")],
+                                  f"or --disconnect-allow=refresh_cache  ({LIFETIME})")],
 )
 def test_the_advice_fits_a_transport_and_an_audit(pytester: pytest.Pytester, args: list[str], advice: str) -> None:
     pytester.makepyfile(AUDIT_TEST.replace("patience=0.3", "patience=0.3, after=0.1" if not args else "patience=0.3"))
