@@ -18,15 +18,11 @@ from tests.agreement_script import LIBRARY_ROWS, SLACK, load
 from tests.library_apps import CASES, LibraryCase
 
 pytestmark = pytest.mark.agreement
-SSE_WATCHER = ("sse-starlette's first EventSourceResponse on a loop starts its _shutdown_watcher, "
-               "app-lifetime work that the plugin counts as the request's and cancels at the watch limit "
-               "(issue 13: app-lifetime work is not request work)")
 
 
 def _params() -> Iterator[Any]:
     for case in CASES:
-        marks = [pytest.mark.xfail(strict=True, reason=SSE_WATCHER)] if case.library == "sse-starlette" else []
-        yield pytest.param(case, id=case.title.replace(" ", "-"), marks=marks)
+        yield pytest.param(case, id=case.title.replace(" ", "-"))
 
 
 @pytest.fixture
