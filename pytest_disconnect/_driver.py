@@ -339,14 +339,12 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
                 base = start + (channel.disconnected_at or 0.0)
             # Phase 2: the work has `tolerance` from the disconnect (or from the app's return),
             # then we watch it up to `limit`.
-            if not workset.done and not not_disconnected:
-                with anyio.move_on_at(base + settings.tolerance):
-                    await workset.wait_done()
-                if not workset.done:
-                    workset.locate_running()
-                    with anyio.move_on_at(base + limit):
-                        await workset.wait_done()
-            # Phase 3: still running at the limit: cancel, and name what resists.
+            if not workset.done and not not_disconnected and not await _settle(
+                    workset, clock, base + settings.tolerance):
+                workset.locate_running()
+                await _settle(workset, clock, base + limit)
+            # Phase 3: still running at the limit (reached: _settle only gives up there): cancel,
+            # and name what resists.
             if not workset.done:
                 cancelled_at = now()
                 if not_disconnected:
@@ -355,8 +353,7 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
                 runner.cancel_scope.cancel()
                 hooks.cancel_stray_tasks(workset)
                 workset.kill_processes()
-                with anyio.move_on_after(CANCEL_GRACE):
-                    await workset.wait_done()
+                await _settle(workset, clock, clock() + CANCEL_GRACE)
         finally:
             watch.flush()
             WATCHDOG.remove(watch)
@@ -403,6 +400,22 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
         sends_after_disconnect=channel.sends_after_disconnect,
         entry=entry,
     )
+
+
+async def _settle(workset: WorkSet, clock: Callable[[], float], deadline: float) -> bool:
+    """Wait until all the work has ended (True) or the loop's clock reaches ``deadline`` (False).
+
+    'All ended' can be undone: a task started in the request's context after the rest had
+    ended (asyncio's async-generator finalizer runs ``aclose()`` in a new task, after the
+    app returned) revives the scenario. So every wake re-checks, and only the deadline
+    itself ends the wait with work still running.
+    """
+    while not workset.done:
+        if clock() >= deadline:
+            return False
+        with anyio.move_on_at(deadline):
+            await workset.wait_done()
+    return True
 
 
 def _route(scope: Scope) -> str | None:
