@@ -22,12 +22,13 @@ from ._trigger import Trigger
 if _TYPE_CHECKING:
     from ._fixture import Disconnect
     from ._heavy import heartbeat, heavy
+    from ._sweep_items import sweep
     from ._transport import DisconnectTransport
 
 # Loaded on first use: pytest imports this package to load the plugin, and the driver
 # (anyio, asyncio, the watchdog) is not needed until a test asks for it.
 _LAZY = {"Disconnect": "._fixture", "DisconnectTransport": "._transport", "heartbeat": "._heavy",
-         "heavy": "._heavy"}
+         "heavy": "._heavy", "sweep": "._sweep_items"}
 
 
 def __getattr__(name: str) -> _Any:
@@ -66,4 +67,5 @@ __all__ = [
     "__version__",
     "heartbeat",
     "heavy",
+    "sweep",
 ]

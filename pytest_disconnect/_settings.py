@@ -123,7 +123,7 @@ MARKER_HELP = (
     + "): disconnect settings for this test's disconnect.run()/arun() calls"
 )
 
-SourceKind = Literal["default", "ini", "override", "cli", "marker", "fixture", "call"]
+SourceKind = Literal["default", "ini", "override", "cli", "marker", "fixture", "call", "sweep"]
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,7 @@ class Source:
             "cli": spec.flag,
             "marker": f"@pytest.mark.{MARKER_NAME} on {self.detail}",
             "fixture": f"the {self.detail} fixture",
+            "sweep": f"the sweep{self.detail}",
             "call": f"{self.detail} argument",
         }[self.kind]
 
@@ -154,6 +155,7 @@ class Source:
             "cli": "on the command line",
             "marker": f"in @pytest.mark.{MARKER_NAME} on {self.detail}",
             "fixture": f"in the {self.detail} fixture",
+            "sweep": f"in the sweep{self.detail}",
             "call": f"in {self.detail}",
         }[self.kind]
 

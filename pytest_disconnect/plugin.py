@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from . import _current
+from . import _current, _sweep_options
 from ._errors import SettingError
 from ._servers import PROFILES
 from ._settings import MARKER_HELP, OPTIONS, Settings, Source, resolve_config
@@ -32,6 +32,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for spec in OPTIONS:
         group.addoption(spec.flag, dest=spec.dest, default=None, metavar=spec.metavar, help=spec.help)
         parser.addini(spec.ini, help=spec.help, type="string", default="")
+    _sweep_options.add_options(group, parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,6 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except SettingError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.pluginmanager.register(_Summary(config), "disconnect-summary")
+    _sweep_options.configure(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
