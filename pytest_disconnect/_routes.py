@@ -249,9 +249,12 @@ def _explicit(methods: object) -> tuple[str, ...]:
 def _source(handler: object, methods: Sequence[str]) -> tuple[str | None, int | None]:
     """Where the handler is defined; for a class endpoint, its method for the first HTTP method."""
     target = handler
+    if not (inspect.isclass(handler) or inspect.isroutine(handler)):
+        target = handler = type(handler)  # an ASGI app instance: its class's __call__
+        methods = ["__call__"]
     if inspect.isclass(handler):
         for method in methods:
-            found = getattr(handler, method.lower(), None)
+            found = getattr(handler, method if method.startswith("__") else method.lower(), None)
             if found is not None:
                 target = found
                 break

@@ -31,9 +31,10 @@ SWEEP_ARG = "disconnect_sweep_endpoint"
 
 def load_app(spec: str, rootpath: Path) -> object:
     """'package.module:attribute' (a dotted attribute, or a factory call 'module:create_app()')."""
-    module_name, colon, attribute = spec.partition(":")
-    if not colon or not module_name or not attribute:
-        raise pytest.UsageError(f"--disconnect-sweep expects 'module:app', e.g. 'myproject.main:app', not {spec!r}")
+    from ._sweep_options import check_spec
+
+    check_spec(spec)
+    module_name, _, attribute = spec.partition(":")
     for folder in (os.getcwd(), str(rootpath)):  # as uvicorn finds 'main:app' in the current folder
         if folder not in sys.path:
             sys.path.insert(0, folder)
@@ -115,6 +116,9 @@ def run_endpoint(item: pytest.Item, app: ASGIApp, route: Route, method: str) -> 
     found = sweep_endpoint(app, route, method, plan, settings, lambda result: context.record(result, section=False))
     failure = found.failure
     if failure is None:
+        item.add_report_section("call", "disconnect", (
+            f"{method} {route.path}: {found.examples} moments tried with {found.request.describe()}, "
+            f"every one stopped in time or finished first"))
         return
     head = (f"{method} {route.path}: the simplest failing moment in {found.examples} tried is "
             f"after={failure.settings.show('after')}; request: {found.request.describe()}")

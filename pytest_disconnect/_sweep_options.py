@@ -31,7 +31,15 @@ def configure(config: pytest.Config) -> None:
             seconds=config.getini(SECONDS_INI))
     except SettingError as exc:
         raise pytest.UsageError(str(exc)) from None
+    for spec in config.getoption("disconnect_sweep") or []:
+        check_spec(spec)
     config.pluginmanager.register(SweepHooks(config), "disconnect-sweep")
+
+
+def check_spec(spec: str) -> None:
+    module, colon, attribute = spec.partition(":")
+    if not colon or not module.strip() or not attribute.strip():
+        raise pytest.UsageError(f"{SWEEP_FLAG} expects 'module:app', e.g. 'myproject.main:app', not {spec!r}")
 
 
 class SweepHooks:

@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import final
+from typing import NoReturn, final
 
 import pytest
 from hypothesis import HealthCheck, Phase, find, given, reject
@@ -70,11 +70,11 @@ def sweep_endpoint(app: ASGIApp, route: Route, method: str, plan: RoutePlan, set
     """Probe, search, shrink. Skips (pytest.skip) a route without a valid request."""
     __tracebackhide__ = True
     if plan.skip is not None:
-        pytest.skip(plan.skip)
+        _skip(plan.skip)
     try:
         requests = requests_for(route, method, path=plan.path)
     except NotGenerated as exc:
-        pytest.skip(f"{method} {route.path}: {exc}")
+        _skip(f"{method} {route.path}: {exc}")
     request, span, rate = _valid_request(app, settings, requests, plan, f"{method} {route.path}")
     deadline = time.monotonic() + plan.budget.seconds
     resolution = max(0.01, round(span / 20, 2))
@@ -95,7 +95,11 @@ def sweep_endpoint(app: ASGIApp, route: Route, method: str, plan: RoutePlan, set
         if time.monotonic() + cost > deadline and not failing:
             reject()
         examples += 1
-        result = _send(Disconnect(settings, on_result=record), app, request, plan, moment)
+        result = _send(Disconnect(settings), app, request, plan, moment)
+        if result.verdict == "not-disconnected":
+            reject()  # the app never reached this moment within the watch: it tells nothing
+        if record is not None:
+            record(result)
         if not result.passed:
             failing.append(result)
             raise HandlerKeptRunning(failure_message(result), result)
@@ -152,8 +156,12 @@ def _valid_request(app: ASGIApp, settings: Settings, requests: st.SearchStrategy
         if result.app_error is not None and status is None:
             _note(seen, f"{request.describe()} -> raised {type(result.app_error).__name__}")
             return False
-        if status is None or status >= 400:
-            _note(seen, f"{request.describe()} -> {status if status is not None else 'no answer'}")
+        # Valid: answered below 400, or still at work when the watch ended (the work we want to test).
+        if status is None and result.cancelled_at is None:
+            _note(seen, f"{request.describe()} -> no answer")
+            return False
+        if status is not None and status >= 400:
+            _note(seen, f"{request.describe()} -> {status}")
             return False
         ended = result.response_complete_at or result.returned_at
         span = ended if ended is not None else result.settings.watch_limit
@@ -166,10 +174,15 @@ def _valid_request(app: ASGIApp, settings: Settings, requests: st.SearchStrategy
             suppress_health_check=list(HealthCheck), phases=(Phase.generate, Phase.shrink)))
     except NoSuchExample:
         shown = "; ".join(seen[:3]) + (f"; {len(seen) - 3} more" if len(seen) > 3 else "")
-        pytest.skip(f"{endpoint}: no valid request in {plan.budget.examples} generated ({shown}); "
+        _skip(f"{endpoint}: no valid request in {plan.budget.examples} generated ({shown}); "
                     f"set one with 'path=' in disconnect_sweep_routes")
     span, rate = spans.get(repr(request), (1.0, 1.0))
     return request, max(0.01, math.ceil(span * 100) / 100), min(rate, 1.0)
+
+
+def _skip(reason: str) -> NoReturn:
+    """Skip the test, reported at the handler (the item's location), not at this line."""
+    raise pytest.skip.Exception(reason, _use_item_location=True)
 
 
 def _note(seen: list[str], text: str) -> None:
