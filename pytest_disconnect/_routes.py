@@ -308,13 +308,13 @@ def _openapi_routes(document: Mapping[str, Any]) -> list[Route]:
         methods = _explicit(operations)
         if not methods:
             continue
-        params = _operation_params(item, operations[methods[0]])
+        params = operation_params(item, operations[methods[0]])
         found.append(Route(template(path), methods, params, operations=operations, schema=document,
                            source="openapi", name=operations[methods[0]].get("operationId")))
     return found
 
 
-def _operation_params(item: Mapping[str, Any], operation: Mapping[str, Any]) -> tuple[Param, ...]:
+def operation_params(item: Mapping[str, Any], operation: Mapping[str, Any]) -> tuple[Param, ...]:
     merged: dict[tuple[str, str], Mapping[str, Any]] = {}
     for raw in [*item.get("parameters", ()), *operation.get("parameters", ())]:  # operation's win
         if isinstance(raw, dict) and "name" in raw and "in" in raw:
@@ -339,7 +339,7 @@ def _attach_operations(table: list[Route], document: Mapping[str, Any]) -> list[
         if not operations:
             attached.append(route)
             continue
-        schema_params = _operation_params(item, operations[route.methods[0]])
+        schema_params = operation_params(item, operations[route.methods[0]])
         convertors = {param.name: param.convertor for param in route.params}
         params = tuple(replace(param, convertor=convertors.get(param.name)) for param in schema_params)
         known = {param.name for param in params}

@@ -1,7 +1,8 @@
 """Requests for a swept route, generated rather than hand-written.
 
-Where the app serves an OpenAPI schema, Schemathesis (the ``sweep`` extra) draws
-path and query parameters, headers and JSON bodies from the route's operation.
+Where the app serves an OpenAPI schema, path and query parameters, headers and
+JSON bodies are drawn from the route's operation (``_jsonschema`` says why not
+with a library).
 Without a schema, path parameters come from the route's convertors (Starlette's
 ``int``, ``float``, ``uuid``, ``str``, ``path``; Litestar's types). Every
 strategy shrinks towards the simplest request.
@@ -17,7 +18,7 @@ from urllib.parse import quote, urlencode
 
 from hypothesis import strategies as st
 
-from ._routes import Param, Route
+from ._routes import Param, Route, operation_params, template
 
 #: Safe characters for a generated path segment: a readable value that every router accepts.
 _SEGMENT = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -98,80 +99,81 @@ def _fill(template: str, values: Mapping[str, str]) -> str:
     return path
 
 
-# --- OpenAPI, through Schemathesis ----------------------------------------------------------------------
-
-_SCHEMAS: dict[int, tuple[Mapping[str, Any], Any]] = {}  # id(document) -> (document, Schemathesis schema)
-
-
-def _schemathesis_schema(document: Mapping[str, Any]) -> Any:
-    cached = _SCHEMAS.get(id(document))
-    if cached is not None and cached[0] is document:
-        return cached[1]
-    try:
-        import schemathesis
-    except ImportError:
-        raise NotGenerated(
-            "the route's parameters or body come from the app's OpenAPI schema, and generating them "
-            "needs Schemathesis: pip install 'pytest-disconnect[sweep]'") from None
-    schema = schemathesis.openapi.from_dict(dict(document))
-    _SCHEMAS[id(document)] = (document, schema)
-    return schema
-
+# --- OpenAPI ---------------------------------------------------------------------------------------------
 
 def _from_openapi(route: Route, method: str, *, fixed_path: str | None) -> st.SearchStrategy[SweepRequest]:
+    from ._jsonschema import Unsupported, from_schema
+
     operation = route.operation(method)
-    assert operation is not None and route.schema is not None
-    if not operation.get("parameters") and "requestBody" not in operation and not _path_level_params(route):
-        # Nothing to generate: no need for Schemathesis at all.
-        return st.just(SweepRequest(method, fixed_path or route.path))
-    body = operation.get("requestBody")
-    if isinstance(body, Mapping) and body.get("required"):
-        content = body.get("content")
-        if isinstance(content, Mapping) and content and not any("json" in kind for kind in content):
-            raise NotGenerated(f"the request body must be {', '.join(content)}; the sweep generates JSON bodies "
-                               "only")
-    schema = _schemathesis_schema(route.schema)
-    raw_path = _raw_path(route)
+    document = route.schema
+    assert operation is not None and document is not None
+    params = {param.name: param for param in route.params}  # with the route's convertors
+    item = next((entry for key, entry in document.get("paths", {}).items() if template(key) == route.path), None)
+    if isinstance(item, Mapping):  # this method's own parameters (path-level ones included)
+        params = {param.name: param for param in operation_params(item, operation)}
+    values: dict[str, st.SearchStrategy[Any]] = {}
+    optional: dict[str, st.SearchStrategy[Any]] = {}
     try:
-        strategy: st.SearchStrategy[Any] = schema[raw_path][method].as_strategy()
-    except Exception as exc:  # Schemathesis names what it could not read in the schema
-        raise NotGenerated(f"Schemathesis could not build requests from the schema: {exc}") from None
-    return strategy.map(lambda case: _from_case(case, method, fixed_path))
+        for param in params.values():
+            if param.location == "path" and fixed_path is not None:
+                continue
+            schema = param.schema if param.schema is not None else {"type": "string"}
+            strategy = from_schema(schema, root=document)
+            if param.location == "path":
+                strategy = strategy.map(_scalar).filter(bool)  # an empty segment routes elsewhere
+            key = f"{param.location}:{param.name}"
+            (values if param.required else optional)[key] = strategy
+        body = _json_body(operation, document)
+    except Unsupported as exc:
+        raise NotGenerated(f"the OpenAPI schema uses {exc}, which the sweep does not generate") from None
+    drawn = st.fixed_dictionaries(values, optional=optional)
+    if body is None:
+        return drawn.map(lambda chosen: _request(route, method, fixed_path, chosen, None, False))
+    return st.tuples(drawn, body).map(lambda pair: _request(route, method, fixed_path, pair[0], pair[1], True))
 
 
-def _path_level_params(route: Route) -> bool:
-    item = route.schema.get("paths", {}).get(_raw_path(route), {}) if route.schema is not None else {}
-    return bool(isinstance(item, Mapping) and item.get("parameters"))
+def _json_body(operation: Mapping[str, Any], document: Mapping[str, Any]) -> st.SearchStrategy[Any] | None:
+    """The body's strategy, or None when the operation takes no body (or an optional one: simplest is none)."""
+    from ._jsonschema import from_schema
+
+    body = operation.get("requestBody")
+    while isinstance(body, Mapping) and "$ref" in body:
+        body = _resolve(document, str(body["$ref"]))
+    if not isinstance(body, Mapping) or not body.get("required", False):
+        return None
+    content = body.get("content")
+    if not isinstance(content, Mapping) or not content:
+        return None
+    for media_type, entry in content.items():
+        if "json" in media_type and isinstance(entry, Mapping):
+            return from_schema(entry.get("schema", {}), root=document)
+    raise NotGenerated(f"the request body must be {', '.join(content)}; the sweep generates JSON bodies only")
 
 
-def _raw_path(route: Route) -> str:
-    """The schema's own spelling of the route's path ('/items/{item_id:int}' may be '/items/{item_id}')."""
-    from ._routes import template
-
-    assert route.schema is not None
-    for key in route.schema.get("paths", {}):
-        if template(key) == route.path:
-            return str(key)
-    return route.path
+def _resolve(document: Mapping[str, Any], ref: str) -> object:
+    node: object = document
+    for part in ref.removeprefix("#/").split("/"):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node
 
 
-def _from_case(case: Any, method: str, fixed_path: str | None) -> SweepRequest:
+def _request(route: Route, method: str, fixed_path: str | None, chosen: Mapping[str, Any], body: object,
+             has_body: bool) -> SweepRequest:
+    by_location: dict[str, dict[str, Any]] = {"path": {}, "query": {}, "header": {}, "cookie": {}}
+    for key, value in chosen.items():
+        location, _, name = key.partition(":")
+        by_location[location][name] = value
     path = fixed_path
     if path is None:
-        filled = {name: _scalar(value) for name, value in (case.path_parameters or {}).items()}
-        path = _fill(case.path, filled)
-        query = {name: _query_value(value) for name, value in (case.query or {}).items()}
+        path = _fill(route.path, {name: _scalar(value) for name, value in by_location["path"].items()})
+        query = {name: _query_value(value) for name, value in by_location["query"].items()}
         if query:
             path += "?" + urlencode(query, doseq=True)
-    headers = [(str(name), _scalar(value)) for name, value in (case.headers or {}).items()]
-    if case.cookies:
-        headers.append(("cookie", "; ".join(f"{name}={_scalar(value)}" for name, value in case.cookies.items())))
-    has_json = not _not_set(case.body) and (case.media_type or "application/json").endswith("json")
-    return SweepRequest(method, path, case.body if has_json else None, has_json, tuple(headers))
-
-
-def _not_set(value: object) -> bool:
-    return type(value).__name__ == "NotSet"
+    headers = [(name, _scalar(value)) for name, value in by_location["header"].items()]
+    if by_location["cookie"]:
+        headers.append(("cookie", "; ".join(f"{name}={_scalar(value)}"
+                                            for name, value in by_location["cookie"].items())))
+    return SweepRequest(method, path, body, has_body, tuple(headers))
 
 
 def _scalar(value: object) -> str:
@@ -179,6 +181,8 @@ def _scalar(value: object) -> str:
         return "true" if value else "false"
     if value is None:
         return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
     return str(value)
 
 
