@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hypothesis import strategies as st
@@ -223,10 +223,17 @@ def _object(builder: _Builder, schema: Schema, refs: tuple[str, ...]) -> st.Sear
                                  optional=optional)
 
 
-_TYPES = {
+def _boolean(builder: _Builder, schema: Schema, refs: tuple[str, ...]) -> st.SearchStrategy[Any]:
+    return st.booleans()
+
+
+def _null(builder: _Builder, schema: Schema, refs: tuple[str, ...]) -> st.SearchStrategy[Any]:
+    return st.none()
+
+
+_TYPES: dict[str, Callable[[_Builder, Schema, tuple[str, ...]], st.SearchStrategy[Any]]] = {
     "string": _string, "integer": _integer, "number": _number, "array": _array, "object": _object,
-    "boolean": lambda builder, schema, refs: st.booleans(),
-    "null": lambda builder, schema, refs: st.none(),
+    "boolean": _boolean, "null": _null,
 }
 _KNOWN = frozenset({
     "type", "properties", "required", "items", "minItems", "maxItems", "minLength", "maxLength", "pattern",
