@@ -15,6 +15,16 @@ def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
     return "asyncio", {}
 
 
+@pytest.fixture(autouse=True)
+def _runs_as_off_ci(request: pytest.FixtureRequest) -> None:
+    """pytester runs print the same on CI: pytest stops truncating summary lines when CI is set,
+    so a message would appear twice in the output the tests count lines of."""
+    if "pytester" in request.fixturenames:
+        monkeypatch = request.getfixturevalue("monkeypatch")
+        for name in ("CI", "BUILD_NUMBER"):
+            monkeypatch.delenv(name, raising=False)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--agreement", action="store_true",
                      help="also run the slow in-process vs live-server agreement check (about 2 minutes)")
