@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import pytest
 
+from . import _scenarios
 from ._result import DisconnectResult
 from ._settings import Settings, Source, apply, marker_layers, resolve
 from ._summary import fold
@@ -60,6 +61,7 @@ class TestContext:
         """Per endpoint, as user properties: JUnit XML writes them, xdist carries them."""
         for stats in fold(self.results).values():
             self.item.user_properties.append(stats.to_property())
+        _scenarios.store(self.item, self.results)  # every scenario, when a report (JSON, CI) asks
 
 
 _STACK: list[TestContext] = []  # a stack: pytester runs a test session inside a test

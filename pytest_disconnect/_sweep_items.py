@@ -18,14 +18,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ._errors import HandlerKeptRunning
+from ._reports_plugin import ROUTE_PREFIX
 from ._routes import Route, list_routes
 
 if TYPE_CHECKING:
     from ._sweep_config import SweepConfig
     from ._types import ASGIApp
 
-#: User property naming a swept endpoint's handler ('disconnect route GET /x' = 'app.py:12'), for annotations.
-ROUTE_PROPERTY = "disconnect route "
 SWEEP_ARG = "disconnect_sweep_endpoint"
 
 
@@ -110,8 +109,9 @@ def run_endpoint(item: pytest.Item, app: ASGIApp, route: Route, method: str) -> 
     context = _current.current()
     assert context is not None and context.item is item, "the plugin makes each test's context at setup"
     plan = _config(item.config).plan(method, route.path)
-    if route.where is not None:
-        item.user_properties.append((ROUTE_PROPERTY + f"{method} {route.path}", route.where))
+    where = _relative(route.where, item.config.rootpath)
+    if where is not None:  # for annotations at the handler and the reports' handler column
+        item.user_properties.append((ROUTE_PREFIX + f"{method} {route.path}", where))
     settings = route_settings(context.settings, plan)
     found = sweep_endpoint(app, route, method, plan, settings, lambda result: context.record(result, section=False))
     failure = found.failure
@@ -122,9 +122,19 @@ def run_endpoint(item: pytest.Item, app: ASGIApp, route: Route, method: str) -> 
         return
     head = (f"{method} {route.path}: the simplest failing moment in {found.examples} tried is "
             f"after={failure.settings.show('after')}; request: {found.request.describe()}")
-    if route.where is not None:
-        head += f"\n  handler: {route.where}"
+    if where is not None:
+        head += f"\n  handler: {where}"
     raise HandlerKeptRunning(f"{head}\n\n{failure_message(failure)}", failure)
+
+
+def _relative(where: str | None, root: Path) -> str | None:
+    """'examples/app.py:25' for a handler under the rootdir; as it was otherwise."""
+    if where is None:
+        return None
+    try:
+        return Path(where).relative_to(root).as_posix()
+    except ValueError:
+        return where
 
 
 def _config(config: pytest.Config) -> SweepConfig:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from . import _current, _sweep_options
+from . import _current, _reports_plugin, _sweep_options
 from ._errors import SettingError
 from ._servers import PROFILES
 from ._settings import MARKER_HELP, OPTIONS, Settings, Source, resolve_config
@@ -33,6 +33,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(spec.flag, dest=spec.dest, default=None, metavar=spec.metavar, help=spec.help)
         parser.addini(spec.ini, help=spec.help, type="string", default="")
     _sweep_options.add_options(group, parser)
+    _reports_plugin.add_options(group)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,6 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.pluginmanager.register(_Summary(config), "disconnect-summary")
     _sweep_options.configure(config)
+    _reports_plugin.configure(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
