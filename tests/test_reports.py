@@ -140,8 +140,9 @@ def test_baseline_errors(service: pytest.Pytester) -> None:
                                  "write the baseline"])
     (service.path / "bad.json").write_text("[]", encoding="utf-8")
     result = service.runpytest("--disconnect-baseline=bad.json")
-    result.stderr.fnmatch_lines(["ERROR: cannot read the disconnect baseline bad.json: expected {'version': 1, "
-                                 "'failing': {node id: [endpoints]}}; write a new one with --disconnect-baseline-update"])
+    result.stderr.fnmatch_lines([
+        "ERROR: cannot read the disconnect baseline bad.json: expected {'version': 1, "
+        "'failing': {node id: [endpoints]}}; write a new one with --disconnect-baseline-update"])
 
 
 def test_reports_gather_results_from_xdist_workers(service: pytest.Pytester) -> None:
