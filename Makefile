@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: examples test libraries lint bench clean
+.PHONY: examples test libraries lint docs bench clean
 
 examples: $(STAMP)  ## the example suite: the plugin catches a broken handler, passes good ones
 	$(BIN)/python -m pytest examples -rA
@@ -20,6 +20,9 @@ lint: $(STAMP)
 	$(BIN)/python -m mypy
 	$(BIN)/python -m ruff check pytest_disconnect tests examples benchmarks scripts
 
+docs: $(STAMP)  ## the documentation site from docs/, into site/ (strict: a warning fails the build)
+	$(BIN)/python -m mkdocs build --strict --site-dir site
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_throughput.py
 
@@ -30,4 +33,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) site

@@ -1,0 +1,181 @@
+"""Every code block in README.md and docs/ runs in the test suite, so the docs cannot drift.
+
+Collected by Sybil through the root conftest.py. The rules a page follows:
+
+* A ```python block whose first line is ``# NAME.py`` is a file a reader would save. A
+  ``test_*.py`` file is run with pytest (in-process, in a fresh directory holding every
+  file the page showed so far), and must pass, unless an ``<!-- outcome: failed=1 passed=2 -->``
+  comment before it says what pytest reports instead. Other files are written beside it.
+* Any other ```python block is executed, in one namespace per page, with the page's
+  files importable: a snippet that runs ``disconnect.run(...)`` really runs it.
+* A ```text block after an ``<!-- output -->`` comment is the output of the last test file:
+  every line of it (numbers aside, ``...`` lines skipped) must appear in that run's output,
+  in order.
+* Other blocks (```console commands, ```toml, ```text without the comment) are not run.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from sybil import Document, Example, Region, Sybil
+from sybil.parsers.markdown import CodeBlockParser, SkipParser
+
+ROOT = Path(__file__).resolve().parent.parent
+FILE_HEADER = re.compile(r"#\s*(?P<name>[\w/]+\.py)\s*$")
+OUTCOME_COMMENT = re.compile(r"<!-- outcome: (?P<counts>[^\n]*?) -->")
+OUTPUT_BLOCK = re.compile(r"<!-- output -->\s*\n```text\n(?P<body>.*?)\n```", re.DOTALL)
+#: Keys of the page namespace kept by this module.
+FILES, DIRECTORY, MODULES = "_docs_files", "_docs_directory", "_docs_modules"
+OUTCOME, LAST_RUN = "_docs_outcome", "_docs_last_run"
+#: The inner pytest run: no cache files in the temporary directory, quiet pytest-asyncio.
+INNER_ARGS = ("-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function")
+
+
+def python_block(example: Example) -> None:
+    source = str(example.parsed)
+    namespace = example.namespace
+    first = source.split("\n", 1)[0]
+    header = FILE_HEADER.match(first)
+    if header is None:
+        _execute(source, example)
+        return
+    name = header.group("name")
+    files: dict[str, str] = namespace.setdefault(FILES, {})
+    files[name] = source
+    directory = Path(namespace.setdefault(DIRECTORY, tempfile.mkdtemp(prefix="docs-")))
+    (directory / name).parent.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(source)
+    if Path(name).name.startswith("test_") and _defines_tests(source):
+        _run_tests(example, name, files)
+
+
+def _defines_tests(source: str) -> bool:
+    tree = ast.parse(source)
+    return any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Assign)) and
+               any(target.startswith("test") for target in _names(node)) for node in tree.body)
+
+
+def _names(node: ast.stmt) -> Iterator[str]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        yield node.name
+    elif isinstance(node, ast.Assign):
+        yield from (target.id for target in node.targets if isinstance(target, ast.Name))
+
+
+def _execute(source: str, example: Example) -> None:
+    """A snippet: run in the page's namespace, with the page's files importable."""
+    namespace = example.namespace
+    directory = namespace.get(DIRECTORY)
+    modules = [Path(name).stem for name in namespace.get(FILES, {})]
+    # The page's modules as its earlier snippets imported them (pytester, which each block
+    # gets, restores sys.modules after each one); another page's file of the same name must
+    # not answer either.
+    imported: dict[str, ModuleType] = namespace.setdefault(MODULES, {})
+    for module in modules:
+        if module in imported:
+            sys.modules[module] = imported[module]
+        else:
+            sys.modules.pop(module, None)
+    if directory is not None:
+        sys.path.insert(0, directory)
+    try:
+        code = compile("\n" * (example.line + example.parsed.line_offset) + source, example.path, "exec")
+        exec(code, namespace)
+    finally:
+        if directory is not None:
+            sys.path.remove(directory)
+        namespace.pop("__builtins__", None)
+        imported.update((module, sys.modules[module]) for module in modules if module in sys.modules)
+
+
+def _run_tests(example: Example, name: str, files: dict[str, str]) -> None:
+    pytester: pytest.Pytester = example.namespace["pytester"]
+    for other, text in files.items():
+        path = pytester.path / other
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    expected: dict[str, int] | None = example.namespace.pop(OUTCOME, None)
+    result = pytester.runpytest_inprocess(*INNER_ARGS, name)
+    example.namespace[LAST_RUN] = result
+    outcomes = result.parseoutcomes()
+    shown = "\n".join(result.outlines)
+    if expected is None:
+        assert result.ret == 0 and outcomes.get("passed"), f"{name} did not pass:\n{shown}"
+    else:
+        got = {key: outcomes.get(key, 0) for key in expected}
+        assert got == expected, f"{name}: expected {expected}, got {outcomes}:\n{shown}"
+
+
+def _normalise(line: str) -> str:
+    """Numbers and runs of spaces aside: timings move from run to run, the words must not."""
+    return " ".join(re.sub(r"\d+(?:[.,]\d+)*", "#", line).split())
+
+
+def check_output(example: Example) -> None:
+    result: pytest.RunResult | None = example.namespace.get(LAST_RUN)
+    assert result is not None, "an <!-- output --> block must follow a test file block"
+    actual = [_normalise(line) for line in result.outlines]
+    position = 0
+    for line in str(example.parsed).split("\n"):
+        wanted = _normalise(line)
+        if not wanted or wanted == "...":
+            continue
+        try:
+            position = actual.index(wanted, position) + 1
+        except ValueError:
+            shown = "\n".join(result.outlines)
+            raise AssertionError(f"not in the real output (in this order): {line!r}\n{shown}") from None
+
+
+def set_outcome(example: Example) -> None:
+    counts = {}
+    for part in str(example.parsed).split():
+        key, _, value = part.partition("=")
+        counts[key] = int(value)
+    example.namespace[OUTCOME] = counts
+
+
+def output_parser(document: Document) -> Iterable[Region]:
+    for match in OUTPUT_BLOCK.finditer(document.text):
+        yield Region(match.start(), match.end(), match.group("body"), check_output)
+
+
+def outcome_parser(document: Document) -> Iterable[Region]:
+    for match in OUTCOME_COMMENT.finditer(document.text):
+        yield Region(match.start(), match.end(), match.group("counts"), set_outcome)
+
+
+def _clean_up(namespace: dict[str, Any]) -> None:
+    directory = namespace.get(DIRECTORY)
+    if directory is not None:
+        for path in sorted(Path(directory).rglob("*"), reverse=True):
+            path.rmdir() if path.is_dir() else path.unlink()
+        os.rmdir(directory)
+
+
+def collector() -> Callable[[Path, pytest.Collector], pytest.Collector | None]:
+    """pytest_collect_file for README.md and docs/**/*.md (nothing else: examples/ has its own README)."""
+    sybil = Sybil(
+        parsers=[CodeBlockParser(language="python", evaluator=python_block), outcome_parser, output_parser,
+                 SkipParser()],
+        patterns=["*.md"], path=str(ROOT), fixtures=["pytester", "monkeypatch"], teardown=_clean_up,
+    )
+    collect = sybil.pytest()
+    docs = ROOT / "docs"
+
+    def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+        if file_path == ROOT / "README.md" or docs in file_path.parents:
+            return collect(file_path, parent)
+        return None
+
+    return pytest_collect_file
