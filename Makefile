@@ -21,7 +21,7 @@ libraries: $(STAMP)  ## sse-starlette, FastAPI, Litestar, Django streams: in pro
 
 lint: $(STAMP)
 	$(BIN)/python -m mypy
-	$(BIN)/python -m ruff check pytest_disconnect tests examples benchmarks scripts
+	$(BIN)/python -m ruff check pytest_disconnect tests examples benchmarks scripts conftest.py
 
 docs: $(STAMP)  ## the documentation site from docs/, into site/ (strict: a warning fails the build)
 	$(BIN)/python -m mkdocs build --strict --site-dir site

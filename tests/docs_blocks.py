@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sybil import Document, Example, Region, Sybil
@@ -175,7 +175,7 @@ def collector() -> Callable[[Path, pytest.Collector], pytest.Collector | None]:
 
     def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
         if file_path == ROOT / "README.md" or docs in file_path.parents:
-            return collect(file_path, parent)
+            return cast("pytest.Collector | None", collect(file_path, parent))
         return None
 
     return pytest_collect_file

@@ -4,11 +4,12 @@ every code block is marked with its language (python blocks run: tests/docs_bloc
 from __future__ import annotations
 
 import re
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
-from markdown.extensions.toc import slugify
+from markdown.extensions.toc import slugify  # type: ignore[import-untyped]  # the slugs MkDocs makes
 
 from pytest_disconnect import _links, _report
 
@@ -31,7 +32,7 @@ def headings(page: Path) -> set[str]:
 
 
 def test_every_link_in_a_report_lands_on_a_heading() -> None:
-    assert _report.failure_message  # importing _report made its links
+    assert _report.__name__ in sys.modules  # importing _report made its links
     assert _links.LINKED
     for page, anchor in sorted(_links.LINKED):
         path = ROOT / "docs" / f"{page}.md"
