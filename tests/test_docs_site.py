@@ -16,7 +16,7 @@ from pytest_disconnect import _links, _report
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 #: python runs; the others are shown, not run.
-LANGUAGES = {"python", "console", "text", "toml"}
+LANGUAGES = {"python", "console", "text", "toml", "ini"}
 
 
 def test_one_docs_address() -> None:
