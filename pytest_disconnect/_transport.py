@@ -128,7 +128,9 @@ class _Exchange:
         if channel is not None and channel.delivered_start:
             return httpx.Response(channel.status or 500, headers=list(channel.headers),
                                   stream=_Body(self), request=self.original)
-        result = await self._conclude()
+        # Shielded: a caller cancelled now (its own timeout, say) must still get the verdict.
+        with anyio.CancelScope(shield=True):
+            result = await self._conclude()
         if channel is not None and channel.left:
             raise self._gone(result)
         # The app ended without a response: uvicorn answers 500 for it.

@@ -86,14 +86,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-@pytest.hookimpl(trylast=True)  # after fixture finalizers, which may still make requests
-def pytest_runtest_teardown(item: pytest.Item) -> None:
-    context = _current.pop(item)
-    if context is not None:
-        context.store_properties()
-    shared = item.config.stash.get(SHARED_KEY, None)
-    if shared is not None:
-        shared._bind(item.config.stash[SETTINGS_KEY], None)
+@pytest.hookimpl(wrapper=True)  # after fixture finalizers (which may still make requests), even failing ones
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    finally:
+        context = _current.pop(item)
+        if context is not None:
+            context.store_properties()
+        shared = item.config.stash.get(SHARED_KEY, None)
+        if shared is not None:
+            shared._bind(item.config.stash[SETTINGS_KEY], None)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -104,12 +107,27 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
         return (yield)
     except BaseException as exc:
         from ._errors import ClientLeft
+        from ._verdicts import replaced_verdict
 
         leaves = _client_left_leaves(exc, ClientLeft)
-        if not leaves or not all(left.result.passed for left in leaves):
+        replaced = None
+        if not leaves:
+            # The test's own `finally:` (or except) raised over the verdict: keep the verdict in sight.
+            replaced = replaced_verdict(exc)
+            if replaced is None:
+                raise
+            if not isinstance(replaced, ClientLeft) or not replaced.result.passed:
+                exc.add_note(f"pytest-disconnect: this replaced {type(replaced).__name__}: "
+                             f"{str(replaced).splitlines()[0]}")
+                raise
+            leaves = [replaced]
+        if not all(left.result.passed for left in leaves):
             raise  # a failed verdict (check=False) or anything else is the test's own outcome
         # Reported at the test's location, as a skip marker's would be, not at this line.
         reason = "; ".join(str(left) for left in leaves)
+        if replaced is not None:
+            reason += (f"; the test's own {type(exc).__name__} ({str(exc).splitlines()[0] if str(exc) else ''}) "
+                       "replaced ClientLeft in a finally or except block")
         raise pytest.skip.Exception(f"disconnect audit passed: {reason}", _use_item_location=True) from None
 
 
