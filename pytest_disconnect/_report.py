@@ -68,6 +68,9 @@ def _headline(result: DisconnectResult) -> str:
                 "nothing about its disconnect handling was shown")
     gone = result.disconnected_at or 0.0
     if verdict == "stopped":  # usually well under a second: '0.00 s' would say nothing
+        if not result.looked:  # within the tolerance, but not because of the disconnect
+            return (f"{target} ended {_duration(result.latency or 0.0)} after http.disconnect without "
+                    f"looking at it {tolerance}")
         return f"{target} stopped {_duration(result.latency or 0.0)} after http.disconnect {tolerance}"
     if verdict == "kept-running":
         return f"{target} kept running {result.latency or 0.0:.2f} s after http.disconnect {tolerance}"

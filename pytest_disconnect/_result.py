@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
+from ._servers import PROFILES
 from ._settings import Settings
 
 Actor = Literal["client", "receive", "send", "app", "task", "thread", "process", "heavy", "loop",
@@ -182,6 +183,22 @@ class DisconnectResult:
     @property
     def passed(self) -> bool:
         return self.verdict in PASSING
+
+    @property
+    def looked(self) -> bool | None:
+        """Whether the app learnt of the disconnect while working: receive() returned it, or a send()
+        in the middle of a response raised it. None if the client never left.
+
+        Work that ends in time without looking only shows it was short, and a response started
+        after the client left (a response to nobody) shows the work was already done.
+        """
+        if self.disconnected_at is None:
+            return None
+        if self.receives_after_disconnect:
+            return True
+        started = self.response_started_at
+        return (self.sends_after_disconnect > 0 and PROFILES[self.settings.server].send_raises
+                and started is not None and started < self.disconnected_at)
 
     @property
     def still_running(self) -> tuple[WorkRecord, ...]:

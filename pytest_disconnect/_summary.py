@@ -31,12 +31,14 @@ class EndpointStats:
     worst_latency: float | None = None
     #: The work never ended on its own: worst_latency is when the harness cancelled it.
     censored: bool = False
+    #: Disconnected requests whose app saw the disconnect (receive() or send()): the rest only ended in time.
+    looked: int = 0
 
     @classmethod
     def of(cls, result: DisconnectResult) -> EndpointStats:
         latency, censored = _stop_latency(result)
         return cls(result.endpoint, 1, int(result.disconnected_at is not None), result.verdict,
-                   latency, censored)
+                   latency, censored, int(bool(result.looked)))
 
     def merge(self, other: EndpointStats) -> EndpointStats:
         worse = other if SEVERITY.index(other.verdict) < SEVERITY.index(self.verdict) else self
@@ -45,7 +47,8 @@ class EndpointStats:
                                                 > (censored, latency)):
             latency, censored = other.worst_latency, other.censored
         return replace(self, requests=self.requests + other.requests,
-                       disconnected=self.disconnected + other.disconnected, verdict=worse.verdict,
+                       disconnected=self.disconnected + other.disconnected, looked=self.looked + other.looked,
+                       verdict=worse.verdict,
                        worst_latency=latency, censored=censored)
 
     @property
@@ -62,7 +65,8 @@ class EndpointStats:
         """('disconnect GET /items/{id}', 'requests=3; disconnected=1; ...'), for JUnit and xdist."""
         latency = "" if self.worst_latency is None else f"{self.worst_latency:.6f}"
         return (PROPERTY_PREFIX + self.endpoint,
-                f"requests={self.requests}; disconnected={self.disconnected}; verdict={self.verdict}; "
+                f"requests={self.requests}; disconnected={self.disconnected}; looked={self.looked}; "
+                f"verdict={self.verdict}; "
                 f"worst_latency_s={'>' if self.censored else ''}{latency}")
 
     @classmethod
@@ -77,7 +81,8 @@ class EndpointStats:
                 return None
             return cls(name[len(PROPERTY_PREFIX):], int(fields["requests"]), int(fields["disconnected"]),
                        verdict,
-                       float(latency.lstrip(">")) if latency.lstrip(">") else None, latency.startswith(">"))
+                       float(latency.lstrip(">")) if latency.lstrip(">") else None, latency.startswith(">"),
+                       int(fields.get("looked", "0")))
         except (KeyError, ValueError):
             return None
 
@@ -105,9 +110,10 @@ def summary_lines(table: dict[str, EndpointStats], settings_line: str) -> list[s
     """The table, worst first; then the settings that applied."""
     rows = sorted(table.values(), key=lambda stats: (SEVERITY.index(stats.verdict),
                                                      -(stats.worst_latency or 0.0), stats.endpoint))
-    header = ("endpoint", "requests", "disconnected", "worst stop latency", "verdict")
-    cells = [header, *((stats.endpoint, str(stats.requests), str(stats.disconnected), stats.show_latency(),
-                        stats.verdict if stats.passed else f"{stats.verdict} FAILED") for stats in rows)]
+    header = ("endpoint", "requests", "disconnected", "looked", "worst stop latency", "verdict")
+    cells = [header, *((stats.endpoint, str(stats.requests), str(stats.disconnected), str(stats.looked),
+                        stats.show_latency(), stats.verdict if stats.passed else f"{stats.verdict} FAILED")
+                       for stats in rows)]
     widths = [max(len(row[column]) for row in cells) for column in range(len(header))]
     lines = [_row(row, widths) for row in cells]
     lines.insert(1, _row(tuple("-" * width for width in widths), widths))
@@ -115,6 +121,10 @@ def summary_lines(table: dict[str, EndpointStats], settings_line: str) -> list[s
     lines.append("")
     endpoints = f"{len(rows)} endpoint{'s' if len(rows) != 1 else ''}"
     lines.append(f"{endpoints}, {failing} with a failing verdict" if failing else f"{endpoints}, all passing")
+    unaware = [stats.endpoint for stats in rows if stats.passed and stats.disconnected > stats.looked]
+    if unaware:
+        lines.append(f"never looked at the disconnect ({len(unaware)}): {', '.join(unaware)}; their work ended "
+                     "within the tolerance on its own, which shows it was short, not that it stops")
     lines.append(settings_line)
     return lines
 

@@ -96,7 +96,7 @@ def test_the_audit_fails_exactly_the_endpoints_that_keep_working(suite: pytest.P
     ])
     result.stdout.fnmatch_lines([
         "*= disconnect summary =*",
-        "endpoint *requests  disconnected  worst stop latency  verdict",
+        "endpoint *requests  disconnected  looked  worst stop latency  verdict",
         "GET /careless/{n} * 1 * 1 * > 2??.? ms  cancelled FAILED",
         "GET /careful * 1 * 1 * ms  stopped",
         "GET /fast * 1 * 0 * -  finished",
@@ -129,10 +129,11 @@ def test_the_summary_goes_to_junit_xml_as_properties(suite: pytest.Pytester) -> 
     properties = {case: {prop.get("name"): prop.get("value") for prop in cases[case].iter("property")}
                   for case in cases}
     assert properties["test_fast"] == {
-        "disconnect GET /fast": "requests=1; disconnected=0; verdict=finished; worst_latency_s="}
+        "disconnect GET /fast": "requests=1; disconnected=0; looked=0; verdict=finished; worst_latency_s="}
     [(name, value)] = properties["test_careless"].items()
     assert name == "disconnect GET /careless/{n}"
-    assert value is not None and value.startswith("requests=1; disconnected=1; verdict=cancelled; worst_latency_s=>0.2")
+    assert value is not None and value.startswith(
+        "requests=1; disconnected=1; looked=0; verdict=cancelled; worst_latency_s=>0.2")
 
 
 def test_the_summary_is_gathered_from_xdist_workers(suite: pytest.Pytester) -> None:

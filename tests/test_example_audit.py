@@ -47,8 +47,8 @@ def summary_rows(result: pytest.RunResult) -> list[list[str]]:
     """The rows of the disconnect summary table, split into columns."""
     lines = result.outlines
     start = next(index for index, line in enumerate(lines) if re.fullmatch(r"=+ disconnect summary =+", line))
-    assert lines[start + 1].split() == ["endpoint", "requests", "disconnected", "worst", "stop", "latency",
-                                        "verdict"]
+    assert lines[start + 1].split() == ["endpoint", "requests", "disconnected", "looked", "worst", "stop",
+                                        "latency", "verdict"]
     end = lines.index("", start)
     return [re.split(r" {2,}", line) for line in lines[start + 3:end]]
 
@@ -82,14 +82,15 @@ def test_the_audit_fails_the_two_endpoints_that_keep_working(shop: pytest.Pytest
     rows = summary_rows(result)
     failed, rest = rows[:2], rows[2:]
     assert {row[0] for row in failed} == KEPT_WORKING
-    for endpoint, requests, disconnected, latency, verdict in failed:
-        assert (requests, disconnected, verdict) == ("1", "1", "kept-running FAILED"), endpoint
+    for endpoint, requests, disconnected, looked, latency, verdict in failed:
+        assert (requests, disconnected, looked, verdict) == ("1", "1", "0", "kept-running FAILED"), endpoint
         # The work takes 1.5 s from the request's start; the client left at 0.1 s.
         assert 1.0 < seconds(latency) < 5.0, endpoint
-    assert [(endpoint, requests, disconnected, verdict) for endpoint, requests, disconnected, _, verdict in rest
-            ] == TABLE
-    assert seconds(rest[0][3]) < 1.0  # /reports/sales stopped within the tolerance (measured: a few ms)
-    assert [row[3] for row in rest[1:]] == ["-", "-", "-"]  # nothing to disconnect: they had answered
+    assert [(endpoint, requests, disconnected, verdict) for endpoint, requests, disconnected, _, _, verdict
+            in rest] == TABLE
+    assert rest[0][3] == "1"  # /reports/sales saw the disconnect: its watcher's receive() returned it
+    assert seconds(rest[0][4]) < 1.0  # /reports/sales stopped within the tolerance (measured: a few ms)
+    assert [row[4] for row in rest[1:]] == ["-", "-", "-"]  # nothing to disconnect: they had answered
     result.stdout.fnmatch_lines([
         "POST /products * finished",
         "",

@@ -105,8 +105,11 @@ def test_cancelled_resisting_and_late_delivery() -> None:
 
 
 def test_passing_headlines_and_section() -> None:
-    stopped = replace(KEPT_RUNNING, stopped_at=0.1004, verdict="stopped")
+    stopped = replace(KEPT_RUNNING, stopped_at=0.1004, verdict="stopped", receives_after_disconnect=1)
     assert headline(stopped) == "GET /events stopped 0.4 ms after http.disconnect (tolerance 0.50 s)"
+    unaware = replace(stopped, receives_after_disconnect=0)
+    assert headline(unaware) == ("GET /events ended 0.4 ms after http.disconnect without looking at it "
+                                 "(tolerance 0.50 s)")
     finished = replace(KEPT_RUNNING, disconnected_at=None, verdict="finished")
     assert headline(finished) == "GET /events finished before the client left (after=0.10 s)"
     assert section_text(stopped).split("\n")[-1] == "  " + SETTINGS.describe()
