@@ -68,6 +68,8 @@ class Channel:
         self.delivered_complete = False
         #: Told of every change the client can see: the response so far, the client leaving.
         self.on_change: Callable[[], None] = _nothing
+        #: When the client gives up waiting (its read timeout), while it waits; set by the transport.
+        self.gives_up_at: float | None = None
         if trigger.kind == "request-chunks":
             body_empty = request.chunks == (b"",)
             # Leaving after more chunks than there are means leaving after the whole body; an
@@ -80,6 +82,10 @@ class Channel:
             self._leave_after_chunks = -1
             if trigger.kind == "time" and trigger.seconds == 0:
                 self.leave(planned=0.0)
+
+    def now(self) -> float:
+        """Seconds since the request started, on the scenario's clock."""
+        return self._now()
 
     @property
     def left(self) -> bool:
@@ -189,7 +195,9 @@ class Channel:
                 raise ClientDisconnected(f"send({kind!r}) after the client disconnected")
             return
         self._timeline.add(now, "send", f"send() <- {described}")
-        if kind == "http.response.start":
+        if self._gone_by(now):
+            pass  # the client has gone, though a blocked loop has not told the app yet: it reads nothing
+        elif kind == "http.response.start":
             self.delivered_start = True
         else:
             self.delivered.append(self.body_parts[-1])
@@ -201,6 +209,13 @@ class Channel:
                 self.leave()
         elif trigger.kind == "response-chunks" and self.body_chunks_sent == trigger.count:
             self.leave()
+
+    def _gone_by(self, now: float) -> bool:
+        """Whether the client had left by ``now``: the planned moment, or its own timeout, has passed."""
+        trigger = self._trigger
+        if trigger.kind == "time" and trigger.seconds is not None and now > trigger.seconds:
+            return True
+        return self.gives_up_at is not None and now > self.gives_up_at
 
     def _start(self, message: Message) -> str:
         if self.response_started:

@@ -26,6 +26,10 @@ class Request:
     chunks: tuple[bytes, ...]
     scheme: str = "http"
     server: tuple[str, int | None] = ("testserver", 80)
+    root_path: str = ""
+    client: tuple[str, int] = ("127.0.0.1", 50000)
+    #: The app's lifespan state: each scope gets a shallow copy, as servers give it.
+    state: Mapping[str, object] | None = None
 
     @classmethod
     def build(
@@ -70,11 +74,11 @@ class Request:
             "path": self.path,
             "raw_path": self.raw_path.encode("ascii"),
             "query_string": self.query_string,
-            "root_path": "",
+            "root_path": self.root_path,
             "headers": list(self.headers),
-            "client": ("127.0.0.1", 50000),
+            "client": self.client,
             "server": self.server,
-            "state": {},
+            "state": {} if self.state is None else dict(self.state),
         }
 
 
