@@ -67,6 +67,9 @@ class _SyncStream:
         self._body = body
         self._portal = portal
         self._stack = stack  # closes the portal when it was started for this request
+        self._closed = False
+        #: Called once the stream is closed (a TestClient forgets it then).
+        self.on_close: Callable[[], None] | None = None
 
     def __iter__(self) -> Iterator[bytes]:
         __tracebackhide__ = True
@@ -79,10 +82,15 @@ class _SyncStream:
 
     def close(self) -> None:
         __tracebackhide__ = True
+        if self._closed:
+            return
+        self._closed = True
         try:
             self._portal.call(self._body.aclose)
         finally:
             self._stack.close()
+            if self.on_close is not None:
+                self.on_close()
 
 
 def async_stream(library: ModuleType, body: AsyncBody) -> Any:

@@ -30,12 +30,13 @@ def header_line(settings: Settings) -> str:
 def run_wide(settings: Settings) -> str:
     """The run's settings, true for every entry point: the default moment is run()'s and
     arun()'s only, since a DisconnectTransport request's client leaves when it gives up."""
+    audit = f", audit=on ({settings.source('audit')})" if settings.audit else ""
     if "after" in settings.sources:
-        return settings.describe()
+        return settings.describe() + audit
     rest = "".join(f", {name}={settings.show(name)} ({settings.source(name)})"
                    for name in settings.described() if name != "after")
     return (f"after={settings.show('after')} for run()/arun(), when the client gives up for "
-            f"DisconnectTransport (default){rest}")
+            f"DisconnectTransport (default){rest}{audit}")
 
 
 def headline(result: DisconnectResult) -> str:

@@ -59,6 +59,17 @@ def add_names(lower: object, upper: object) -> tuple[str, ...]:
     return lower + tuple(name for name in upper if name not in lower)
 
 
+_SWITCH = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
+
+
+def _parse_switch(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _SWITCH:
+        return _SWITCH[value.strip().lower()]
+    raise ValueError("on or off")
+
+
 CLOCKS = ("real", "virtual")
 DEFAULT_CLOCK = "real"
 LIVE_MODES = ("off", "fin", "rst", "half-close")
@@ -75,6 +86,10 @@ class OptionSpec(Generic[T]):
     default: T
     #: How a value combines with the one from a lower layer; None: it replaces it.
     merge: Callable[[T, T], T] | None = None
+    #: The value of the bare flag (``--disconnect-audit``), for a switch that also takes one.
+    const: str | None = None
+    #: Part of each scenario's settings (reports list it); False for run-wide switches.
+    scenario: bool = True
 
     @property
     def flag(self) -> str:
@@ -113,8 +128,14 @@ OPTIONS: tuple[OptionSpec[object], ...] = (
                "reaper); comma-separated; every layer adds to the list, and run(allow=...) adds to it "
                "(default: none besides the built-in list of known library infrastructure)", "NAMES",
                parse_names, (), merge=add_names),
+    OptionSpec("audit", "drive every request made through Starlette's or FastAPI's TestClient, "
+               "httpx.ASGITransport or httpx2.ASGITransport through DisconnectTransport, so an unmodified "
+               "suite is audited (the moment comes from --disconnect-after); the marker's audit=False "
+               "exempts a test (default: off)", "on|off", _parse_switch, False, const="on", scenario=False),
 )
 OPTION_NAMES = tuple(spec.name for spec in OPTIONS)
+#: The settings each scenario reports (run-wide switches such as audit are left out).
+SCENARIO_NAMES = tuple(spec.name for spec in OPTIONS if spec.scenario)
 _SPECS = {spec.name: spec for spec in OPTIONS}
 
 #: Registered marker help, built from the same list so it cannot drift.
@@ -177,6 +198,8 @@ class Settings:
     clock: str = DEFAULT_CLOCK
     live: str = "off"
     allow: tuple[str, ...] = ()
+    #: Run-wide: requests through TestClient and ASGITransport go through DisconnectTransport.
+    audit: bool = False
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -192,8 +215,9 @@ class Settings:
         return ", ".join(f"{name}={self.show(name)} ({self.source(name)})" for name in self.described())
 
     def described(self) -> tuple[str, ...]:
-        """The settings a description lists: all, but an empty allow list, which says nothing."""
-        return OPTION_NAMES if self.allow else tuple(name for name in OPTION_NAMES if name != "allow")
+        """The settings a description lists: the scenario's (not run-wide switches such as audit),
+        but an empty allow list, which says nothing."""
+        return SCENARIO_NAMES if self.allow else tuple(name for name in SCENARIO_NAMES if name != "allow")
 
     def show(self, name: str) -> str:
         value = getattr(self, name)
@@ -201,6 +225,8 @@ class Settings:
             if value.kind == "client":
                 return "when the client gives up"
             return f"{value.seconds:.2f} s" if value.kind == "time" else str(value)
+        if isinstance(value, bool):
+            return "on" if value else "off"
         if isinstance(value, float):
             return f"{value:.2f} s"
         if isinstance(value, tuple):

@@ -12,7 +12,7 @@ import pytest
 from . import _current, _reports_plugin, _sweep_options
 from ._errors import SettingError
 from ._servers import PROFILES
-from ._settings import MARKER_HELP, OPTIONS, Settings, Source, resolve_config
+from ._settings import MARKER_HELP, MARKER_NAME, OPTIONS, Settings, Source, resolve_config
 from ._summary import EndpointStats, add, summary_lines, worth_showing
 
 if TYPE_CHECKING:
@@ -25,12 +25,18 @@ if TYPE_CHECKING:
 FIXTURE_NAME = "disconnect"
 SETTINGS_KEY = pytest.StashKey[Settings]()
 SHARED_KEY = pytest.StashKey["Disconnect"]()
+#: Whether this session holds a lease on the --disconnect-audit patch.
+AUDIT_KEY = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("disconnect", "disconnect: check that ASGI apps stop working when the client leaves")
     for spec in OPTIONS:
-        group.addoption(spec.flag, dest=spec.dest, default=None, metavar=spec.metavar, help=spec.help)
+        if spec.const is not None:  # a switch: the bare flag turns it on, =off turns it off again
+            group.addoption(spec.flag, dest=spec.dest, default=None, metavar=spec.metavar, help=spec.help,
+                            nargs="?", const=spec.const)
+        else:
+            group.addoption(spec.flag, dest=spec.dest, default=None, metavar=spec.metavar, help=spec.help)
         parser.addini(spec.ini, help=spec.help, type="string", default="")
     _sweep_options.add_options(group, parser)
     _reports_plugin.add_options(group)
@@ -45,12 +51,29 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_Summary(config), "disconnect-summary")
     _sweep_options.configure(config)
     _reports_plugin.configure(config)
+    if config.stash[SETTINGS_KEY].audit:
+        _hold_audit(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     driver = sys.modules.get("pytest_disconnect._driver")
     if driver is not None:
         driver.restore_patches()
+    if config.stash.get(AUDIT_KEY, False):
+        from ._audit import LEASE
+
+        config.stash[AUDIT_KEY] = False
+        LEASE.release()
+
+
+def _hold_audit(config: pytest.Config) -> None:
+    """The session's lease on the audit patch, taken once, given back at unconfigure."""
+    if config.stash.get(AUDIT_KEY, False):
+        return
+    from ._audit import LEASE
+
+    LEASE.acquire()
+    config.stash[AUDIT_KEY] = True
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -64,6 +87,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """Make the test's context; with the fixture, resolve its markers now, so bad ones error here."""
     context = _current.TestContext(item, item.config.stash[SETTINGS_KEY])
     _current.push(context)
+    if not item.config.stash.get(AUDIT_KEY, False) and item.get_closest_marker(MARKER_NAME) is not None:
+        try:
+            if context.settings.audit:  # a marker's audit=True turns the audit on from this test
+                _hold_audit(item.config)
+        except SettingError:
+            pass  # reported where the settings are used
     if FIXTURE_NAME not in getattr(item, "fixturenames", ()):
         return
     try:

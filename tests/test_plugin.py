@@ -169,7 +169,7 @@ class TestBadInput:
                              "test_bad_marker_fails_that_test_at_setup.py::test_it: expected seconds >= 0*"),
             ("tolerance=-2", "invalid tolerance -2 in @pytest.mark.disconnect on *: expected seconds >= 0"),
             ("tolerence=2", "unknown keyword 'tolerence' in @pytest.mark.disconnect on *: "
-                            "expected one of after, tolerance, patience, server, clock, live, allow"),
+                            "expected one of after, tolerance, patience, server, clock, live, allow, audit"),
             ("0.5", "@pytest.mark.disconnect on * takes keyword arguments only *"),
         ],
     )

@@ -81,7 +81,7 @@ class TestValidation:
              "invalid tolerance True in disconnect.run(): expected seconds >= 0"),
             (MARKER, {"aftr": 1},
              "unknown keyword 'aftr' in @pytest.mark.disconnect on tests/test_app.py::test_report: "
-             "expected one of after, tolerance, patience, server, clock, live, allow"),
+             "expected one of after, tolerance, patience, server, clock, live, allow, audit"),
         ],
     )
     def test_errors_name_the_setting_the_value_and_the_source(
@@ -130,8 +130,9 @@ class TestPrecedence:
 
 def test_marker_help_lists_every_option() -> None:
     assert MARKER_HELP.startswith(
-        "disconnect(*, after=None, tolerance=None, patience=None, server=None, clock=None, live=None, allow=None): ")
-    assert OPTION_NAMES == ("after", "tolerance", "patience", "server", "clock", "live", "allow")
+        "disconnect(*, after=None, tolerance=None, patience=None, server=None, clock=None, live=None, allow=None, "
+        "audit=None): ")
+    assert OPTION_NAMES == ("after", "tolerance", "patience", "server", "clock", "live", "allow", "audit")
 
 
 class TestAllow:
