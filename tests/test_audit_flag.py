@@ -6,7 +6,7 @@ import pytest
 
 # Imported out here: pytester's in-process runs drop modules first imported inside a run.
 import pytest_disconnect._audit
-import pytest_disconnect._transport  # noqa: F401
+import pytest_disconnect._transport
 
 SERVICE = '''
 from contextlib import asynccontextmanager
