@@ -17,6 +17,7 @@ session that asks installs it, the last one to let go removes it.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import weakref
 from collections.abc import Callable
@@ -98,12 +99,14 @@ def _install() -> list[Callable[[], None]]:
     undo: list[Callable[[], None]] = []
     for library in ("httpx", "httpx2"):
         try:
-            module = __import__(library)
+            module = importlib.import_module(library)
         except ImportError:
             continue
         undo += _patch_asgi_transport(module.ASGITransport)
     try:
-        from starlette import testclient
+        # import_module, not `from starlette import testclient`: that would return the package's
+        # attribute even after sys.modules dropped the module, and tests would import another copy.
+        testclient = importlib.import_module("starlette.testclient")
     except (ImportError, RuntimeError):  # no starlette, or a starlette without httpx/httpx2
         pass
     else:

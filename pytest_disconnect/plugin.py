@@ -199,7 +199,7 @@ class _Summary:
             terminalreporter.write_line(
                 f"disconnect: after={settings.show('after')} ({settings.source('after')}) was set, but no request "
                 "went through DisconnectTransport or the disconnect fixture: nothing was audited "
-                "(swap httpx.ASGITransport for pytest_disconnect.DisconnectTransport)", yellow=True)
+                "(add --disconnect-audit to audit TestClient and ASGITransport requests as they are)", yellow=True)
         if not worth_showing(self.table):
             return
         from ._report import run_wide
