@@ -136,25 +136,28 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
         return (yield)
     except BaseException as exc:
         from ._errors import ClientLeft
-        from ._verdicts import replaced_verdict
+        from ._verdicts import replaced_verdicts
 
         leaves = _client_left_leaves(exc, ClientLeft)
-        replaced = None
+        replaced = False
         if not leaves:
             # The test's own `finally:` (or except) raised over the verdict: keep the verdict in sight.
-            replaced = replaced_verdict(exc)
-            if replaced is None:
+            verdicts = replaced_verdicts(exc)
+            if not verdicts:
                 raise
-            if not isinstance(replaced, ClientLeft) or not replaced.result.passed:
-                exc.add_note(f"pytest-disconnect: this replaced {type(replaced).__name__}: "
-                             f"{str(replaced).splitlines()[0]}")
+            failing = [verdict for verdict in verdicts
+                       if not isinstance(verdict, ClientLeft) or not verdict.result.passed]
+            if failing:
+                for verdict in failing:
+                    exc.add_note(f"pytest-disconnect: this replaced {type(verdict).__name__}: "
+                                 f"{str(verdict).splitlines()[0]}")
                 raise
-            leaves = [replaced]
+            leaves, replaced = [verdict for verdict in verdicts if isinstance(verdict, ClientLeft)], True
         if not all(left.result.passed for left in leaves):
             raise  # a failed verdict (check=False) or anything else is the test's own outcome
         # Reported at the test's location, as a skip marker's would be, not at this line.
         reason = "; ".join(str(left) for left in leaves)
-        if replaced is not None:
+        if replaced:
             reason += (f"; the test's own {type(exc).__name__} ({str(exc).splitlines()[0] if str(exc) else ''}) "
                        "replaced ClientLeft in a finally or except block")
         # Only work that saw the disconnect passed the audit; work that merely ended in time proves nothing.

@@ -141,3 +141,31 @@ async def test_slow():
         "(no response*) replaced ClientLeft*"])
     result.stdout.fnmatch_lines(["*pytest-disconnect: this replaced HandlerKeptRunning: GET /slow kept running*"])
     result.stdout.fnmatch_lines(["*= disconnect summary =*", "GET /slow *FAILED", "GET /careful *stopped"])
+
+
+def test_a_finally_over_a_task_group_of_client_left_keeps_the_verdict(service: pytest.Pytester,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen in a real suite: the request in a task group, the test's finally asserting on what it expected."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio")
+    service.makepyfile(test_it='''
+import anyio
+import httpx
+import pytest
+from pytest_disconnect import DisconnectTransport
+from service import app
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_careful():
+    async with httpx.AsyncClient(transport=DisconnectTransport(app), base_url="http://t") as client:
+        with anyio.fail_after(1) as scope:
+            try:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(client.get, "/careful")
+            finally:
+                assert scope.cancel_called
+''')
+    result = service.runpytest("--disconnect-after=0.1", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED * disconnect audit passed: GET /careful stopped *; the test's own "
+                                 "AssertionError (*) replaced ClientLeft*"])
