@@ -9,14 +9,15 @@ Collected by Sybil through the root conftest.py. The rules a page follows:
 * Any other ```python block is executed, in one namespace per page, with the page's
   files importable: a snippet that runs ``disconnect.run(...)`` really runs it.
 * A ```text block after an ``<!-- output -->`` comment is the output of the last test file:
-  every line of it (numbers aside, ``...`` lines skipped) must appear in that run's output,
-  in order.
+  every line of it (numbers aside, ``...`` lines skipped) must begin a line of that run's
+  output, in order.
 * Other blocks (```console commands, ```toml, ```text without the comment) are not run.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 import os
 import re
 import sys
@@ -32,6 +33,7 @@ from sybil.parsers.markdown import CodeBlockParser, SkipParser
 
 ROOT = Path(__file__).resolve().parent.parent
 FILE_HEADER = re.compile(r"#\s*(?P<name>[\w/]+\.py)\s*$")
+PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 OUTCOME_COMMENT = re.compile(r"<!-- outcome: (?P<counts>[^\n]*?) -->")
 OUTPUT_BLOCK = re.compile(r"<!-- output -->\s*\n```text\n(?P<body>.*?)\n```", re.DOTALL)
 #: Keys of the page namespace kept by this module.
@@ -98,6 +100,39 @@ def _execute(source: str, example: Example) -> None:
         imported.update((module, sys.modules[module]) for module in modules if module in sys.modules)
 
 
+#: Loaded in this process before any inner run, for the same reason as _import_libraries.
+ALWAYS_LOADED = ("logging.config", "logging.handlers", "pytest_disconnect._fixture", "pytest_disconnect._driver",
+                 "pytest_disconnect._transport", "pytest_disconnect.strategies")
+
+
+def _import_libraries(sources: Iterable[str]) -> None:
+    """Import, here and now, the libraries a page's blocks import (at collection, so that they
+    are loaded before any test and stay loaded).
+
+    pytester drops every module imported while a test ran (its own runs and the blocks'); a
+    library first imported inside one and imported again later is two copies of itself, and
+    whatever kept the first (isinstance checks, logging's handler classes, the package's lazy
+    attributes) then fails for no reason of the page's.
+    """
+    blocks = list(sources)
+    own = {header.group("name").rsplit("/", 1)[-1].removesuffix(".py")
+           for header in (FILE_HEADER.match(block.split("\n", 1)[0]) for block in blocks) if header}
+    wanted = set(ALWAYS_LOADED)
+    for block in blocks:
+        try:
+            tree = ast.parse(block)
+        except SyntaxError:
+            continue  # the block's own run will say so
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                wanted.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                wanted.add(node.module)
+    for module in sorted(wanted):
+        if module.split(".")[0] not in own:
+            importlib.import_module(module)
+
+
 def _run_tests(example: Example, name: str, files: dict[str, str]) -> None:
     pytester: pytest.Pytester = example.namespace["pytester"]
     for other, text in files.items():
@@ -130,11 +165,11 @@ def check_output(example: Example) -> None:
         wanted = _normalise(line)
         if not wanted or wanted == "...":
             continue
-        try:
-            position = actual.index(wanted, position) + 1
-        except ValueError:
+        found = next((index for index in range(position, len(actual)) if actual[index].startswith(wanted)), None)
+        if found is None:
             shown = "\n".join(result.outlines)
-            raise AssertionError(f"not in the real output (in this order): {line!r}\n{shown}") from None
+            raise AssertionError(f"not in the real output (in this order): {line!r}\n{shown}")
+        position = found + 1
 
 
 def set_outcome(example: Example) -> None:
@@ -163,18 +198,19 @@ def _clean_up(namespace: dict[str, Any]) -> None:
         os.rmdir(directory)
 
 
-def collector() -> Callable[[Path, pytest.Collector], pytest.Collector | None]:
+def collector(root: Path = ROOT) -> Callable[[Path, pytest.Collector], pytest.Collector | None]:
     """pytest_collect_file for README.md and docs/**/*.md (nothing else: examples/ has its own README)."""
     sybil = Sybil(
         parsers=[CodeBlockParser(language="python", evaluator=python_block), outcome_parser, output_parser,
                  SkipParser()],
-        patterns=["*.md"], path=str(ROOT), fixtures=["pytester", "monkeypatch"], teardown=_clean_up,
+        patterns=["*.md"], path=str(root), fixtures=["pytester"], teardown=_clean_up,
     )
     collect = sybil.pytest()
-    docs = ROOT / "docs"
+    docs = root / "docs"
 
     def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-        if file_path == ROOT / "README.md" or docs in file_path.parents:
+        if file_path == root / "README.md" or docs in file_path.parents:
+            _import_libraries(PYTHON_BLOCK.findall(file_path.read_text()))
             return cast("pytest.Collector | None", collect(file_path, parent))
         return None
 
