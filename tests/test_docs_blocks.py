@@ -49,7 +49,7 @@ def test_a_page_that_is_true_passes(page: pytest.Pytester) -> None:
 ```text
 test_tiny.py .
 ...
-GET /            1             1              0.4 ms  stopped
+1 endpoint, all passing
 ```
 
 ```python
