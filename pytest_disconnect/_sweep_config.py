@@ -35,7 +35,7 @@ ROUTES_INI = "disconnect_sweep_routes"
 EXAMPLES_INI = "disconnect_sweep_examples"
 SECONDS_INI = "disconnect_sweep_seconds"
 DEFAULT_EXAMPLES = 20
-DEFAULT_SECONDS = 5.0
+DEFAULT_SECONDS = 3.0
 
 #: Disconnect settings a route line may set (``after`` is what the sweep searches, ``live`` is per run).
 ROUTE_SETTINGS = ("tolerance", "patience", "clock", "server")

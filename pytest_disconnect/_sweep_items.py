@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -22,6 +23,7 @@ from ._reports_plugin import ROUTE_PREFIX
 from ._routes import Route, list_routes
 
 if TYPE_CHECKING:
+    from ._result import DisconnectResult
     from ._sweep_config import SweepConfig
     from ._types import ASGIApp
 
@@ -94,9 +96,12 @@ class SweepItem(pytest.Item):
         return str(super().repr_failure(excinfo, style=style))
 
     def reportinfo(self) -> tuple[os.PathLike[str] | str, int | None, str]:
+        # The domain is not a suffix of the node id, so pytest shows the id as it is (a domain that
+        # is one gets its dots turned into '::': 'GET /stock::csv').
         if self.route.file is not None:
-            return self.route.file, (self.route.line or 1) - 1, self.name
-        return self.path, None, self.name
+            where = _relative(self.route.where, self.config.rootpath)
+            return self.route.file, (self.route.line or 1) - 1, f"{self.name} ({where})"
+        return self.path, None, f"{self.name} (in {self.parent.name if self.parent else 'the sweep'})"
 
 
 def run_endpoint(item: pytest.Item, app: ASGIApp, route: Route, method: str) -> None:
@@ -124,7 +129,23 @@ def run_endpoint(item: pytest.Item, app: ASGIApp, route: Route, method: str) -> 
             f"after={failure.settings.show('after')}; request: {found.request.describe()}")
     if where is not None:
         head += f"\n  handler: {where}"
-    raise HandlerKeptRunning(f"{head}\n\n{failure_message(failure)}", failure)
+    raise HandlerKeptRunning(f"{head}\n\n{failure_message(failure)}\n  {_rule_advice(method, route.path, failure)}",
+                             failure)
+
+
+def _rule_advice(method: str, path: str, failure: DisconnectResult) -> str:
+    """The sweep's own way to accept a route's behaviour: a rule line, not a marker."""
+    from ._sweep_config import ROUTES_INI
+
+    latency = failure.latency
+    if failure.verdict == "leaked":
+        names = sorted({record.name for record in failure.still_running if record.kind != "app"})
+        change = ", ".join(f"allow={name}" for name in names) if names else "skip"
+    elif latency is not None:
+        change = f"tolerance={math.ceil(latency * 1.25 * 10) / 10:g}"
+    else:
+        change = "skip"
+    return f"In the sweep: {ROUTES_INI} = \"{method} {path}: {change}\""
 
 
 def _relative(where: str | None, root: Path) -> str | None:
