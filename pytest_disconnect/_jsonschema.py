@@ -72,6 +72,11 @@ class _Builder:
             rest = {key: value for key, value in schema.items() if key != "$ref"}
             merged = {**target, **rest} if rest else target
             return self.build(merged, (*refs, ref))
+        examples = _examples(schema)
+        if examples:
+            # The schema's own examples first: the values the app's authors know it accepts.
+            rest = {key: value for key, value in schema.items() if key not in ("example", "examples")}
+            return st.one_of(st.sampled_from(examples), self.build(rest, refs))
         if schema.get("nullable") is True:
             return st.one_of(st.none(), self.build({k: v for k, v in schema.items() if k != "nullable"}, refs))
         if "const" in schema:
@@ -136,6 +141,14 @@ class _Builder:
         if required:
             merged["required"] = required
         return merged
+
+
+def _examples(schema: Schema) -> list[Any]:
+    examples = schema.get("examples")
+    found = list(examples) if isinstance(examples, list) else []
+    if "example" in schema:
+        found.insert(0, schema["example"])
+    return found
 
 
 def _guess_type(schema: Schema) -> str:

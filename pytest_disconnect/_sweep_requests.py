@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, final
 from urllib.parse import quote, urlencode
 
@@ -110,17 +110,22 @@ def _from_openapi(route: Route, method: str, *, fixed_path: str | None) -> st.Se
     params = {param.name: param for param in route.params}  # with the route's convertors
     item = next((entry for key, entry in document.get("paths", {}).items() if template(key) == route.path), None)
     if isinstance(item, Mapping):  # this method's own parameters (path-level ones included)
-        params = {param.name: param for param in operation_params(item, operation)}
+        convertors = {param.name: param.convertor for param in route.params}
+        params = {param.name: replace(param, convertor=convertors.get(param.name))
+                  for param in operation_params(item, operation)}
     values: dict[str, st.SearchStrategy[Any]] = {}
     optional: dict[str, st.SearchStrategy[Any]] = {}
     try:
         for param in params.values():
             if param.location == "path" and fixed_path is not None:
                 continue
-            schema = param.schema if param.schema is not None else {"type": "string"}
-            strategy = from_schema(schema, root=document)
-            if param.location == "path":
-                strategy = strategy.map(_scalar).filter(bool)  # an empty segment routes elsewhere
+            schema = param.schema if param.schema is not None else {}
+            if param.location == "path" and _plain(schema):
+                strategy = _segment(param)  # a readable word, or what the convertor takes
+            else:
+                strategy = from_schema(schema, root=document)
+                if param.location == "path":
+                    strategy = strategy.map(_scalar).filter(bool)  # an empty segment routes elsewhere
             key = f"{param.location}:{param.name}"
             (values if param.required else optional)[key] = strategy
         body = _json_body(operation, document)
@@ -130,6 +135,11 @@ def _from_openapi(route: Route, method: str, *, fixed_path: str | None) -> st.Se
     if body is None:
         return drawn.map(lambda chosen: _request(route, method, fixed_path, chosen, None, False))
     return st.tuples(drawn, body).map(lambda pair: _request(route, method, fixed_path, pair[0], pair[1], True))
+
+
+def _plain(schema: Mapping[str, Any]) -> bool:
+    """No constraint but perhaps 'a string': any word will do."""
+    return not (set(schema) - {"type", "title", "description"}) and schema.get("type", "string") == "string"
 
 
 def _json_body(operation: Mapping[str, Any], document: Mapping[str, Any]) -> st.SearchStrategy[Any] | None:

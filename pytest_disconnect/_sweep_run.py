@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, given, reject
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from hypothesis.errors import NoSuchExample
+from hypothesis.errors import NoSuchExample, Unsatisfiable
 
 from ._errors import HandlerKeptRunning
 from ._fixture import Disconnect
@@ -112,7 +112,7 @@ def sweep_endpoint(app: ASGIApp, route: Route, method: str, plan: RoutePlan, set
     except Exception as exc:
         if failing:  # e.g. Flaky: a moment that failed once and passed on replay; report the failure seen
             return Found(request, examples, failing[-1], span)
-        if type(exc).__name__ != "Unsatisfiable" or not examples:
+        if not isinstance(exc, Unsatisfiable) or not examples:
             raise
         # Unsatisfiable after some examples: the seconds ran out, and what was tried passed.
     return Found(request, examples, None, span)
@@ -172,8 +172,8 @@ def _valid_request(app: ASGIApp, settings: Settings, requests: st.SearchStrategy
         request = find(requests, valid, settings=hypothesis_settings(
             max_examples=plan.budget.examples, deadline=None, derandomize=True, database=None,
             suppress_health_check=list(HealthCheck), phases=(Phase.generate, Phase.shrink)))
-    except NoSuchExample:
-        shown = "; ".join(seen[:3]) + (f"; {len(seen) - 3} more" if len(seen) > 3 else "")
+    except (NoSuchExample, Unsatisfiable):  # Unsatisfiable: every drawn request was filtered out
+        shown = "; ".join(seen[:3]) + (f"; {len(seen) - 3} more" if len(seen) > 3 else "") or "none could be drawn"
         _skip(f"{endpoint}: no valid request in {plan.budget.examples} generated ({shown}); "
                     f"set one with 'path=' in disconnect_sweep_routes")
     span, rate = spans.get(repr(request), (1.0, 1.0))

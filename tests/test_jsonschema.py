@@ -62,3 +62,9 @@ def test_keywords(schema: dict[str, Any], simplest: object) -> None:
 def test_unsupported_schemas_name_what(schema: dict[str, Any], reason: str) -> None:
     with pytest.raises(Unsupported, match=reason.replace("(", r"\(").replace(")", r"\)").replace("$", r"\$")):
         from_schema(schema)
+
+
+def test_the_schemas_own_examples_come_first() -> None:
+    schema = {"type": "string", "examples": ["foo", "bar"]}
+    assert find(from_schema(schema), lambda value: True) == "foo"
+    assert find(from_schema({"type": "integer", "example": 42}), lambda value: True) == 42

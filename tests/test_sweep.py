@@ -398,3 +398,25 @@ def test_an_app_known_only_by_its_openapi_schema_is_swept(service: pytest.Pytest
     result.stdout.fnmatch_lines(["disconnect-sweep?bare:app?::GET /work FAILED*",
                                  "GET /work: the simplest failing moment in * tried is after=request-chunks:0; "
                                  "request: GET /work"])
+
+
+UNTYPED = '''
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/items/{item_id}")
+async def read_item(item_id):  # no annotation: the schema says nothing of its type
+    return {"item_id": item_id}
+'''
+
+
+def test_an_untyped_path_parameter_gets_a_word(service: pytest.Pytester) -> None:
+    # Found sweeping FastAPI's documentation apps: an empty schema once made no request at all.
+    service.makepyfile(untyped=UNTYPED)
+
+    result = service.runpytest("--disconnect-sweep=untyped:app", "-rA")
+
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["GET /items/{item_id}: * moments tried with GET /items/0, every one stopped *"])
