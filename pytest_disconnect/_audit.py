@@ -158,6 +158,7 @@ def _patch_testclient(testclient: Any) -> list[Callable[[], None]]:
             ours = DisconnectTransport(self.app, self.raise_server_exceptions, self.root_path, tuple(self.client))
             ours._portals = self.portal_factory  # the TestClient's loop: inside `with`, its lifespan's
             ours._state = self.app_state  # what its lifespan set: each request gets a shallow copy
+            ours._extensions = {"http.response.debug": {}}  # template responses say what they rendered
             return ours
 
         response = _ours(self, make).handle_request(request)

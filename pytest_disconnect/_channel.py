@@ -70,6 +70,9 @@ class Channel:
         self.on_change: Callable[[], None] = _nothing
         #: When the client gives up waiting (its read timeout), while it waits; set by the transport.
         self.gives_up_at: float | None = None
+        #: scope["extensions"] offers http.response.debug (an audited TestClient does), and what came.
+        self.offers_debug = "http.response.debug" in (request.extensions or {})
+        self.debug_info: object = None
         if trigger.kind == "request-chunks":
             body_empty = request.chunks == (b"",)
             # Leaving after more chunks than there are means leaving after the whole body; an
@@ -175,6 +178,10 @@ class Channel:
 
     async def send(self, message: Message) -> None:
         kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "http.response.debug" and self.offers_debug:
+            # TestClient's extension (template responses send what they rendered); nothing goes out.
+            self.debug_info = message.get("info")
+            return
         if kind == "http.response.start":
             described = self._start(message)
         elif kind == "http.response.body":

@@ -30,6 +30,8 @@ class Request:
     client: tuple[str, int] = ("127.0.0.1", 50000)
     #: The app's lifespan state: each scope gets a shallow copy, as servers give it.
     state: Mapping[str, object] | None = None
+    #: scope["extensions"], when the client offers some (TestClient's http.response.debug).
+    extensions: Mapping[str, Mapping[str, object]] | None = None
 
     @classmethod
     def build(
@@ -79,6 +81,8 @@ class Request:
             "client": self.client,
             "server": self.server,
             "state": {} if self.state is None else dict(self.state),
+            **({} if self.extensions is None else
+               {"extensions": {name: dict(value) for name, value in self.extensions.items()}}),
         }
 
 

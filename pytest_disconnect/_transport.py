@@ -84,6 +84,8 @@ class DisconnectTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
         self._held: tuple[BlockingPortal, ExitStack] | None = None
         #: The app's scope["state"] (a TestClient's lifespan state): each request gets a shallow copy.
         self._state: dict[str, Any] | None = None
+        #: scope["extensions"] to offer (an audited TestClient's http.response.debug).
+        self._extensions: dict[str, dict[str, object]] | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         __tracebackhide__ = True
@@ -95,6 +97,7 @@ class DisconnectTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
         exchange, (status, headers) = await self._open_exchange(request, chunks, library)
         response: httpx.Response = library.Response(
             status, headers=headers, stream=async_stream(library, _Body(exchange)), request=request)
+        _attach_debug(response, exchange)
         return response
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -114,6 +117,7 @@ class DisconnectTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
             raise
         response: httpx.Response = library.Response(
             status, headers=headers, stream=sync_stream(library, _Body(exchange), portal, stack), request=request)
+        _attach_debug(response, exchange)
         return response
 
     async def _open_exchange(self, request: httpx.Request, chunks: list[bytes], library: ModuleType
@@ -127,7 +131,7 @@ class DisconnectTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
             settings = replace(settings, after=CLIENT_DECIDES,
                                sources={**settings.sources, "after": "DisconnectTransport: the client's timeout"})
         scenario = replace(_to_request(request, chunks), root_path=self.root_path, client=self.client,
-                           state=self._state)
+                           state=self._state, extensions=self._extensions)
         exchange = _Exchange(self, request, scenario, settings, planned, context, library)
         return exchange, await exchange.open()
 
@@ -392,6 +396,17 @@ class _Body:
         __tracebackhide__ = True
         if self._exchange.error_body is None:
             await self._exchange.close("it closed the response before its end")
+
+
+def _attach_debug(response: httpx.Response, exchange: _Exchange) -> None:
+    """What a template response rendered, where TestClient puts it (when the scope offered it)."""
+    channel = exchange.channel
+    info = channel.debug_info if channel is not None else None
+    if isinstance(info, dict):
+        response.extensions["http.response.debug"] = info
+        for name in ("template", "context"):
+            if name in info:
+                setattr(response, name, info[name])
 
 
 def _to_request(request: httpx.Request, chunks: list[bytes]) -> Request:

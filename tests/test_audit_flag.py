@@ -60,6 +60,14 @@ async def lines(request):
 async def boom(request):
     raise ValueError("boom")
 
+import jinja2
+from starlette.templating import Jinja2Templates
+
+templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.DictLoader({"page.html": "<p>{{ name }}</p>"})))
+
+async def page(request):
+    return templates.TemplateResponse(request, "page.html", {"name": "ada"})
+
 async def echo(websocket):
     await websocket.accept()
     await websocket.send_text(await websocket.receive_text())
@@ -68,6 +76,7 @@ async def echo(websocket):
 app = Starlette(lifespan=lifespan, routes=[
     Route("/fast", fast), Route("/careful", careful), Route("/careless/{n}", careless), Route("/greet", greet),
     Route("/login", login, methods=["POST"]), Route("/whoami", whoami), Route("/lines", lines), Route("/boom", boom),
+    Route("/page", page),
     WebSocketRoute("/ws", echo)])
 '''
 
@@ -106,6 +115,11 @@ def test_server_exceptions():
     with pytest.raises(ValueError, match="boom"):
         client.get("/boom")
     assert TestClient(app, raise_server_exceptions=False).get("/boom").status_code == 500
+
+def test_template(with_lifespan):
+    response = with_lifespan.get("/page")
+    assert response.text == "<p>ada</p>"
+    assert response.template.name == "page.html" and response.context["name"] == "ada"
 
 def test_websocket(with_lifespan):
     with with_lifespan.websocket_connect("/ws") as websocket:
@@ -153,7 +167,7 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytes
 
 def test_without_the_flag_both_suites_run_as_before_and_nothing_is_patched(project: pytest.Pytester) -> None:
     result = project.runpytest("--disconnect-after=0.2")
-    result.assert_outcomes(passed=12)
+    result.assert_outcomes(passed=13)
     result.stdout.no_fnmatch_line("*disconnect summary*")
     assert not pytest_disconnect._audit.LEASE.installed
 
@@ -172,7 +186,7 @@ def test_the_audit_fails_exactly_the_endpoint_that_ignores_the_disconnect(projec
     for endpoint in ("GET /careless/{n}", "GET /careful", "GET /fast", "GET /boom"):
         assert f"\n{endpoint} " in summary, endpoint
     if suite == "test_testclient.py":
-        for endpoint in ("GET /greet", "POST /login", "GET /whoami", "GET /lines"):
+        for endpoint in ("GET /greet", "POST /login", "GET /whoami", "GET /lines", "GET /page"):
             assert f"\n{endpoint} " in summary, endpoint
     assert not pytest_disconnect._audit.LEASE.installed  # removed at the session's end
 
