@@ -27,6 +27,8 @@ class TestContext:
         self._base = base
         self._settings: Settings | None = None
         self.results: list[DisconnectResult] = []
+        #: Requests still waiting for their verdict ('GET /events'), by whoever waits (a transport's exchange).
+        self.pending: dict[object, str] = {}
 
     @property
     def settings(self) -> Settings:
@@ -61,8 +63,13 @@ class TestContext:
         """Per endpoint, as user properties: JUnit XML writes them, xdist carries them."""
         for stats in fold(self.results).values():
             self.item.user_properties.append(stats.to_property())
+        for target in self.pending.values():  # the test ended (and its loop with it) before the verdict
+            self.item.user_properties.append((UNJUDGED, target))
         _scenarios.store(self.item, self.results)  # every scenario, when a report (JSON, CI) asks
 
+
+#: The user property naming a request that never reached its verdict.
+UNJUDGED = "disconnect-unjudged"
 
 _STACK: list[TestContext] = []  # a stack: pytester runs a test session inside a test
 

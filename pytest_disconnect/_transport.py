@@ -194,6 +194,8 @@ class _Exchange:
         self._waiters: set[WaitableEvent] = set()
         self._loop = _Loop.current()
         self._started = 0.0  # the loop's time when the scenario started
+        if context is not None:  # until concluded: a test that ends first is told its verdict was lost
+            context.pending[self] = request.target
         self._task: object = None  # a strong reference: asyncio keeps only weak ones
 
     async def open(self) -> tuple[int, list[tuple[bytes, bytes]]]:
@@ -324,6 +326,8 @@ class _Exchange:
             return result
         self.concluded = True
         self.transport._open.discard(self)
+        if self.context is not None:
+            self.context.pending.pop(self, None)
         self.transport.results.append(result)
         if self.context is not None:
             self.context.record(result, section=result.disconnected_at is not None or not result.passed)

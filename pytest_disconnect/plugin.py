@@ -186,17 +186,27 @@ class _Summary:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.table: dict[str, EndpointStats] = {}
+        #: Requests that never reached a verdict, with their test's node id.
+        self.unjudged: list[str] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "teardown":  # teardown's report has all of the test's properties
             return
         for name, value in report.user_properties:
+            if name == _current.UNJUDGED:
+                self.unjudged.append(f"{value} ({report.nodeid})")
+                continue
             stats = EndpointStats.from_property(name, value)
             if stats is not None:
                 add(self.table, stats)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         settings = self.config.stash[SETTINGS_KEY]
+        if self.unjudged:
+            terminalreporter.write_line(
+                f"disconnect: {len(self.unjudged)} request(s) never reached a verdict, since their test ended "
+                "first with the response neither read to the end nor closed (use `with client.stream(...)`, "
+                f"or close the client): {'; '.join(self.unjudged)}", yellow=True)
         if not self.table and "after" in settings.sources and terminalreporter.stats.get("passed"):
             # An audit that audited nothing looks green: say so.
             terminalreporter.write_line(

@@ -169,3 +169,26 @@ async def test_careful():
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["SKIPPED * disconnect audit passed: GET /careful stopped *; the test's own "
                                  "AssertionError (*) replaced ClientLeft*"])
+
+
+def test_a_request_whose_test_ended_first_is_named_not_lost(service: pytest.Pytester,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio")
+    service.makepyfile(test_it='''
+import httpx
+import pytest
+from pytest_disconnect import DisconnectTransport
+from service import app
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_left_open():
+    client = httpx.AsyncClient(transport=DisconnectTransport(app), base_url="http://t")
+    response = await client.send(client.build_request("GET", "/slow"), stream=True)
+    assert response.status_code == 200  # neither read to the end nor closed, and the client never closed
+''')
+    result = service.runpytest("--junitxml=report.xml")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["disconnect: 1 request(s) never reached a verdict, since their test ended first*: "
+                                 "GET /slow (test_it.py::test_left_open[[]asyncio[]])"])
+    assert 'name="disconnect-unjudged" value="GET /slow"' in (service.path / "report.xml").read_text()
