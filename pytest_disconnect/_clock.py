@@ -14,8 +14,13 @@ things keep virtual time honest:
   past that limit the clock switches to the real rate and counts the whole stretch
   since the loop last slept, so virtual time never lags a busy or blocked loop. The
   stretch is reported as a ``Starvation`` span.
-* Time never goes backwards, and starts equal to the clock it wraps, so it can be put
-  under a loop that already has timers.
+* Exact and the same on every machine: an installed clock counts from 0, not from the
+  loop's clock (``time.monotonic()`` is the machine's uptime), and each scenario starts
+  on a multiple of ``ALIGN`` (2**-10 s). The app's own float sums (``loop.time() + 0.05``)
+  then round the same way on every machine and every run, so a tie between an app's tick
+  and the client's departure is decided the same way everywhere. A loop that already has
+  timers keeps them: ``_epoch`` moves them (and the deadlines kept with them) to the new
+  epoch. Otherwise time never goes backwards.
 
 How it hooks in. asyncio: ``loop.time`` is shadowed and ``loop._selector`` wrapped, so
 ``select(timeout)`` first asks the clock (the selector loop only; uvloop and the
@@ -61,6 +66,11 @@ else:  # trio is optional and slow to import: TrioClock registers itself as a tr
 #: counted retroactively either way, so no virtual time is lost).
 STARVE_AFTER = 0.05
 
+#: A scenario starts on a multiple of this many virtual seconds (a power of two, so the
+#: alignment itself is exact): what ran on the loop before cannot leave its start with
+#: stray low bits that would change how the app's float sums round.
+ALIGN = 2.0 ** -10
+
 
 class Starvation(NamedTuple):
     """A stretch (virtual seconds) in which the loop never slept: the clock ran at the real rate."""
@@ -97,10 +107,12 @@ class _State:
 class VirtualClock:
     """Virtual seconds for one event loop; see the module docstring. Reads are thread-safe."""
 
-    def __init__(self, real: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, real: Callable[[], float] = time.monotonic, *, start: float | None = None) -> None:
+        """Virtual time starts at ``start`` (default: ``real()``), then runs at the real rate."""
         self._real = real
-        start = real()
-        self._state = _State(virtual=start, real=start, last_read=start)
+        base = real()
+        virtual = base if start is None else start
+        self._state = _State(virtual=virtual, real=base, last_read=virtual)
         self._lock = threading.Lock()
 
     def now(self) -> float:
@@ -112,14 +124,19 @@ class VirtualClock:
         return bool(self._state.active)
 
     def activate(self, real_pending: Callable[[], bool], *,
-                 on_starved: Callable[[Starvation], None] | None = None) -> Callable[[], None]:
+                 on_starved: Callable[[Starvation], None] | None = None,
+                 align: float | None = None) -> Callable[[], None]:
         """Start virtual time for one scenario; returns the function that ends it (idempotent).
 
         ``real_pending()`` is called on the loop thread each time the loop is about to
         sleep; ``on_starved`` gets each span, clipped to this activation, once it closes.
+        With ``align`` (a power of two), time first moves forward to the next multiple of
+        it, unless another scenario is active.
         """
         with self._lock:
             now = self._read()
+            if align is not None and not self._state.active:
+                now = (math.floor(now / align) + 1) * align
             activation = _Activation(real_pending, on_starved, since=now)
             if not self._state.active:
                 self._freeze(now)
@@ -263,7 +280,11 @@ def install_asyncio(loop: asyncio.AbstractEventLoop) -> VirtualClock:
             "through loop._selector. Use the default loop policy (not uvloop or the Windows "
             "proactor loop), or turn the virtual clock off."
         )
-    clock = VirtualClock(real=loop.time)  # continuous with timers already scheduled
+    from ._epoch import rebase_asyncio
+
+    real = loop.time
+    clock = VirtualClock(real=real, start=0.0)
+    rebase_asyncio(loop, real())  # timers already scheduled fall due after the same waits
     selector: selectors.BaseSelector = loop._selector  # type: ignore[attr-defined]
     loop._selector = _ClockedSelector(selector, clock)  # type: ignore[attr-defined]
     loop.time = clock.now  # type: ignore[method-assign]  # call_at, _run_once, anyio all read it
@@ -292,7 +313,7 @@ class TrioClock(_TrioClockBase):
 
     def __init__(self, virtual: VirtualClock | None = None) -> None:
         _register_trio_clock()
-        self.virtual = virtual if virtual is not None else VirtualClock()
+        self.virtual = virtual if virtual is not None else VirtualClock(start=0.0)
 
     def start_clock(self) -> None:
         pass
@@ -321,8 +342,8 @@ def install_trio() -> VirtualClock:
     """Put the trio run in progress on a VirtualClock, once per run; returns it.
 
     Swaps trio's private ``Runner.clock``. The clock it replaces (trio's SystemClock or
-    a MockClock) is no longer read: time continues from its value at the real rate, and
-    a MockClock's jump(), rate and autojump stop having effect.
+    a MockClock) is no longer read: time restarts from 0 (the run's deadlines move with
+    it) at the real rate, and a MockClock's jump(), rate and autojump stop having effect.
     """
     import trio
 
@@ -330,13 +351,16 @@ def install_trio() -> VirtualClock:
     if isinstance(current, TrioClock):
         return current.virtual
     runner = _trio_runner(current)
+    from ._epoch import rebase_trio
+
     started = time.perf_counter()
-    base = current.current_time()  # read second: continuing from it can only move forward
+    base = current.current_time()
 
     def real() -> float:
-        return base + (time.perf_counter() - started)
+        return time.perf_counter() - started
 
-    clock = TrioClock(VirtualClock(real=real))
+    clock = TrioClock(VirtualClock(real=real, start=0.0))
+    rebase_trio(runner, base)  # the run's deadlines fall due after the same waits
     runner.clock = clock
     # A MockClock's autojump threshold, left set, makes trio assert its clock is a MockClock.
     runner.clock_autojump_threshold = math.inf

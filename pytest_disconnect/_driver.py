@@ -313,7 +313,11 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
                 assert trigger.seconds is not None
                 moment = trigger.seconds
                 began = start + moment
-                await waker.wait_until(began)
+                if not await waker.wait_until(began):
+                    # The moment came. What the app had due at this same instant (a tick of its
+                    # own timer) runs first, one loop turn: a tie is decided the same way on
+                    # every run and machine, and the client leaves after it.
+                    await anyio.lowlevel.checkpoint()
                 returned_first = runner.returned_at is not None and runner.returned_at < moment
                 if workset.done:
                     if (workset.stopped_at or 0.0) > moment and not channel.answered_by(moment):

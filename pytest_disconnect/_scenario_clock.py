@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import _time_reads
+from ._clock import ALIGN
 from ._result import TimelineRecorder
 from ._watch import WorkSet
 
@@ -50,7 +51,8 @@ class ScenarioClock:
         if self._virtual is None:
             return
         self._deactivate = self._virtual.activate(
-            self._real_pending, on_starved=lambda span: self.starved.append((span.start, span.end)))
+            self._real_pending, on_starved=lambda span: self.starved.append((span.start, span.end)),
+            align=ALIGN)
         _time_reads.start()
 
     def watch(self, workset: WorkSet, start: float, timeline: TimelineRecorder) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import selectors
 import socket
@@ -287,6 +288,34 @@ async def test_asyncio_timers_scheduled_before_install_fire_in_order_at_their_mo
     assert fired == [("early", early.when()), ("late", late.when())]
 
 
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.anyio
+async def test_deadlines_anyio_and_asyncio_keep_move_to_the_new_epoch_with_their_timers() -> None:
+    """The clock restarts at 0: a cancel scope entered before keeps its wait, not its old deadline."""
+    loop = asyncio.get_running_loop()
+    fired: list[tuple[str, float]] = []
+
+    async def anyio_waiter() -> None:
+        with anyio.move_on_after(0.5):
+            await anyio.sleep(60)
+        fired.append(("anyio", anyio.current_time()))
+
+    async def asyncio_waiter() -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.3) as timeout:
+                await asyncio.sleep(60)
+        fired.append(("asyncio", loop.time()))
+        assert timeout.when() == pytest.approx(loop.time())
+
+    tasks = [loop.create_task(anyio_waiter()), loop.create_task(asyncio_waiter())]
+    await asyncio.sleep(0)  # both are waiting, their deadlines read from the old clock
+    install_asyncio(loop).activate(never)
+    with wall_time_below(INSTANT):
+        await asyncio.gather(*tasks)
+    assert [name for name, _ in fired] == ["asyncio", "anyio"]
+    assert [at for _, at in fired] == [pytest.approx(0.3, abs=0.05), pytest.approx(0.5, abs=0.05)]
+
+
 def test_trio_deadlines_set_before_install_fire_in_order_at_their_moment() -> None:
     import trio
 
@@ -488,13 +517,12 @@ def test_trio_run_accepts_a_trio_clock() -> None:
 
 @pytest.mark.parametrize("anyio_backend", ["trio"])
 @pytest.mark.anyio
-async def test_install_trio_is_idempotent_and_time_continues() -> None:
+async def test_install_trio_is_idempotent_and_time_restarts_from_zero() -> None:
     import trio
 
-    before = trio.current_time()
     clock = install_trio()
     assert install_trio() is clock
-    assert before <= trio.current_time() < before + INSTANT
+    assert 0.0 <= trio.current_time() < INSTANT
 
 
 def test_install_trio_over_a_mock_clock_takes_over_its_autojump() -> None:
