@@ -155,3 +155,28 @@ def test_reports_gather_results_from_xdist_workers(service: pytest.Pytester) -> 
     assert sorted(test["outcome"] for test in report["tests"]) == ["failed", "passed"]
     assert {entry["endpoint"] for entry in report["endpoints"]} == {"GET /careless", "GET /careful"}
     assert any(not scenario["passed"] for scenario in report["scenarios"])
+
+
+def test_json_report_and_baseline_of_an_audit(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Audit mode (DisconnectTransport, --disconnect-after) goes through the same reports."""
+    import pytest_disconnect._transport  # noqa: F401
+
+    from .test_audit import SERVICE as AUDITED_SERVICE
+    from .test_audit import SUITE
+
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio")
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    pytester.makepyfile(service=AUDITED_SERVICE, test_suite=SUITE)
+    audit = ("--disconnect-after=0.1", "--disconnect-tolerance=0.1", "--disconnect-report=audit.json",
+             "--disconnect-baseline=baseline.json")
+
+    first = pytester.runpytest(*audit, "--disconnect-baseline-update")
+
+    first.assert_outcomes(passed=1, skipped=1, failed=1)
+    report = read(pytester.path / "audit.json")
+    careless = [s for s in report["scenarios"] if s["test"] == "test_suite.py::test_careless"]
+    assert careless and careless[0]["moment"] == "0.10 s" and careless[0]["verdict"] == "kept-running"
+    assert read(pytester.path / "baseline.json")["failing"] == {"test_suite.py::test_careless": ["GET /careless/{n}"]}
+
+    again = pytester.runpytest(*audit)
+    again.assert_outcomes(passed=1, skipped=1, xfailed=1)
