@@ -163,37 +163,42 @@ def _is_starlette_router(obj: object) -> bool:
     return any(cls.__module__.startswith("starlette.") and cls.__name__ == "Router" for cls in type(obj).__mro__)
 
 
-def _starlette_routes(router: object, prefix: str) -> Iterator[Route]:
+def _starlette_routes(router: object, prefix: str, outer: tuple[Param, ...] = ()) -> Iterator[Route]:
+    """``outer``: the path parameters of the mounts above ('/users/{user_id:int}' mounting a router)."""
     from starlette.routing import Host, Mount
     from starlette.routing import Route as StarletteRoute
 
     for entry in getattr(router, "routes", ()):
         if isinstance(entry, StarletteRoute):
-            yield _starlette_route(entry, prefix)
+            route = _starlette_route(entry, prefix)
+            yield replace(route, params=outer + route.params) if outer else route
         elif isinstance(entry, Mount):
             inner = entry.routes  # [] when the mounted app has no routing table of its own
             mount_prefix = prefix + template(entry.path)  # path_format ends in its own '/{path}'
+            params = outer + tuple(param for param in _convertor_params(entry) if param.name != "path")
             if inner:
-                yield from _starlette_routes(entry, mount_prefix)
+                yield from _starlette_routes(entry, mount_prefix, params)
             else:
                 for layer in _layers(entry.app):
                     sub = getattr(layer, "router", layer)
                     if _is_starlette_router(sub):
-                        yield from _starlette_routes(sub, mount_prefix)
+                        yield from _starlette_routes(sub, mount_prefix, params)
                         break
         elif isinstance(entry, Host):
-            yield from _starlette_routes(entry, prefix)
+            yield from _starlette_routes(entry, prefix, outer)
         # WebSocketRoute and anything else: not HTTP requests, not ours to sweep.
 
 
-def _starlette_route(entry: Any, prefix: str) -> Route:
+def _convertor_params(entry: Any) -> tuple[Param, ...]:
     from starlette.convertors import CONVERTOR_TYPES
 
     names = {id(convertor): name for name, convertor in CONVERTOR_TYPES.items()}
-    params = tuple(
-        Param(name, "path", convertor=names.get(id(convertor), type(convertor).__name__))
-        for name, convertor in entry.param_convertors.items()
-    )
+    return tuple(Param(name, "path", convertor=names.get(id(convertor), type(convertor).__name__))
+                 for name, convertor in entry.param_convertors.items())
+
+
+def _starlette_route(entry: Any, prefix: str) -> Route:
+    params = _convertor_params(entry)
     handler = entry.endpoint
     if entry.methods:
         methods = _explicit(entry.methods)

@@ -48,14 +48,16 @@ def test_starlette_mounts_convertors_methods_and_handler_lines() -> None:
         WebSocketRoute("/ws", ws),
         Mount("/api", routes=[Mount("/v1", app=inner)]),
         Mount("/sub", app=sub_app),
+        Mount("/users/{user_id:int}", routes=[Route("/posts/{slug}", hello)]),
     ], middleware=[Middleware(CORSMiddleware, allow_origins=["*"])])
 
     routes = list_routes(app)
 
     assert describe(routes) == ["GET /", "GET /things", "POST /things", "GET /api/v1/items/{item_id}",
-                                "PUT /api/v1/files/{rest}", "GET /sub/ping"]
+                                "PUT /api/v1/files/{rest}", "GET /sub/ping", "GET /users/{user_id}/posts/{slug}"]
     assert routes[2].params == (Param("item_id", "path", convertor="int"),)
     assert routes[3].params == (Param("rest", "path", convertor="path"),)
+    assert routes[5].params == (Param("user_id", "path", convertor="int"), Param("slug", "path", convertor="str"))
     assert routes[0].handler is hello and routes[0].source == "starlette"
     assert routes[0].where == f"{HERE}:{hello.__code__.co_firstlineno}"
     assert routes[1].where == f"{HERE}:{Things.get.__code__.co_firstlineno}"
