@@ -10,9 +10,11 @@ from ._errors import (
     DisconnectError,
     EventLoopBlocked,
     HandlerKeptRunning,
+    LifespanError,
     LiveSetupError,
     NotAnASGIApp,
     SettingError,
+    WrongRoute,
 )
 from ._result import Block, DisconnectResult, Event, Timeline, WorkRecord
 from ._servers import PROFILES, ServerProfile
@@ -56,6 +58,7 @@ __all__ = [
     "Event",
     "EventLoopBlocked",
     "HandlerKeptRunning",
+    "LifespanError",
     "LiveSetupError",
     "NotAnASGIApp",
     "ServerProfile",
@@ -64,6 +67,7 @@ __all__ = [
     "Timeline",
     "Trigger",
     "WorkRecord",
+    "WrongRoute",
     "__version__",
     "heartbeat",
     "heavy",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import math
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from types import ModuleType
 from typing import Any
@@ -32,6 +32,7 @@ from ._trigger import Trigger
 from ._types import ASGIApp, Scope, WaitableEvent
 from ._watch import WorkSet
 from ._watchdog import WATCHDOG, Watch
+from ._wrong_route import handler_matched
 
 #: Seconds the harness waits for cancelled work to end before naming it as left behind.
 CANCEL_GRACE = 1.0
@@ -111,11 +112,15 @@ class _AppRunner:
     """Runs the app call in its own cancel scope, recording how it ended."""
 
     def __init__(self, app: ASGIApp, request: Request, settings: Settings, channel: Channel,
-                 timeline: TimelineRecorder, workset: WorkSet, on_end: Callable[[], None]) -> None:
+                 timeline: TimelineRecorder, workset: WorkSet, on_end: Callable[[], None],
+                 state: Mapping[str, Any] | None = None) -> None:
         self.on_end = on_end
         self.returned_at: float | None = None
         self.app = app
         self.scope = request.scope(PROFILES[settings.server])
+        #: The lifespan's state: each request gets a shallow copy, as uvicorn gives.
+        self.state: Mapping[str, Any] = state or {}
+        self.scope["state"] = dict(self.state)
         self.channel = channel
         self.timeline = timeline
         self.workset = workset
@@ -198,12 +203,14 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
                 allow: frozenset[str] = frozenset(), heavy: tuple[str, ...] = (),
                 trigger: Trigger | None = None,
                 on_channel: Callable[[Channel], None] | None = None,
-                entry: Entry = "fixture") -> DisconnectResult:
+                entry: Entry = "fixture",
+                state: Mapping[str, Any] | None = None) -> DisconnectResult:
     """Run one scenario on the current event loop and return what happened.
 
     ``trigger`` overrides ``settings.after`` (CLIENT_DECIDES: a client that leaves
     by itself, through ``Channel.leave``); ``on_channel`` gets the channel before
-    the app starts, for a client that reads the response as it comes.
+    the app starts, for a client that reads the response as it comes; ``state`` is
+    the lifespan's state, copied into the request's scope.
     """
     backend = sniffio.current_async_library()
     post: Callable[[Callable[[], None]], None]
@@ -236,7 +243,8 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
         scenario_clock.start()  # before the start time: the virtual clock freezes from here
         try:
             return await _drive(app, request, settings, backend, hooks, post, scenario_clock, live_server,
-                                allow=allow, heavy=heavy, trigger=trigger, on_channel=on_channel, entry=entry)
+                                allow=allow, heavy=heavy, trigger=trigger, on_channel=on_channel, entry=entry,
+                                state=state)
         finally:
             scenario_clock.stop()
     finally:
@@ -249,7 +257,8 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
                  post: Callable[[Callable[[], None]], None], scenario_clock: ScenarioClock,
                  live_server: LiveServer | None, *,
                  allow: frozenset[str], heavy: tuple[str, ...], trigger: Trigger | None,
-                 on_channel: Callable[[Channel], None] | None, entry: Entry) -> DisconnectResult:
+                 on_channel: Callable[[Channel], None] | None, entry: Entry,
+                 state: Mapping[str, Any] | None) -> DisconnectResult:
     clock = scenario_clock.read
     start = clock()
 
@@ -275,7 +284,7 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
         channel = LiveChannel(request, close=settings.live, **channel_options)
     else:
         channel = Channel(request, **channel_options)
-    runner = _AppRunner(app, request, settings, channel, timeline, workset, on_end=waker.set)
+    runner = _AppRunner(app, request, settings, channel, timeline, workset, on_end=waker.set, state=state)
     if isinstance(channel, LiveChannel):
         assert live_server is not None
         live = LiveRun(live_server, request, channel, runner, workset)
@@ -394,6 +403,7 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
         protocol_error=channel.protocol_error,
         response_complete_at=channel.response_complete_at,
         route=_route(runner.scope),
+        handler_matched=handler_matched(runner.scope),
         response_started_at=channel.response_started_at,
         chunks_thrown_away=channel.chunks_thrown_away,
         starved=tuple((began_at - start, ended_at - start) for began_at, ended_at in scenario_clock.starved),

@@ -60,7 +60,22 @@ class EventLoopBlocked(DisconnectError, AssertionError):
     """The app's event loop stopped answering, so no verdict could be reached in time."""
 
 
+class LifespanError(DisconnectError, RuntimeError):
+    """The app's lifespan startup or shutdown failed, or never answered; the message names the app."""
+
+
+class WrongRoute(DisconnectError, AssertionError):
+    """The app answered 404 or 405 without running a handler: the scenario tested nothing.
+
+    ``result`` holds the scenario; pass ``expect_status=`` if that answer is what the test wants.
+    """
+
+    def __init__(self, message: str, result: DisconnectResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
 # Tracebacks name the public module, where users import these from.
 for _error in (DisconnectError, HandlerKeptRunning, ClientLeft, ClientDisconnected, SettingError,
-               NotAnASGIApp, EventLoopBlocked, LiveSetupError):
+               NotAnASGIApp, EventLoopBlocked, LiveSetupError, LifespanError, WrongRoute):
     _error.__module__ = "pytest_disconnect"

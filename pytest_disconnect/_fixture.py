@@ -9,6 +9,7 @@ import sniffio
 
 from ._driver import CANCEL_GRACE, check_app, drive
 from ._errors import HandlerKeptRunning, NotAnASGIApp
+from ._lifespan_hosts import Lifespans
 from ._report import failure_message
 from ._request import BodyArg, HeadersArg, Request
 from ._result import DisconnectResult
@@ -16,6 +17,7 @@ from ._runner import SHUTDOWN_GRACE, Backend, run_in_loop_thread
 from ._settings import Settings, Source, apply
 from ._trigger import Trigger
 from ._types import ASGIApp
+from ._wrong_route import check_route
 
 #: Extra seconds a sync run() waits for the loop thread beyond the longest possible scenario.
 _WAIT_SLACK = 2.0
@@ -34,15 +36,30 @@ class Disconnect:
         #: Every result this fixture produced, in order.
         self.results: list[DisconnectResult] = []
         self._on_result = on_result
+        self._lifespans = Lifespans()
+
+    def close(self) -> None:
+        """Shut down the lifespans this object started (the fixture does it after each test).
+
+        Raises LifespanError if a shutdown failed. Call it yourself for a ``Disconnect``
+        you made by hand.
+        """
+        __tracebackhide__ = True
+        self._lifespans.close()
+
+    async def aclose(self) -> None:
+        """close() from async code: also shuts down the lifespans running on this event loop."""
+        __tracebackhide__ = True
+        await self._lifespans.aclose()
 
     def run(
         self, app: ASGIApp, method: str, path: str, *,
         after: float | Trigger | str | None = None, tolerance: float | None = None,
         patience: float | None = None, server: str | None = None, clock: str | None = None,
-        live: str | None = None,
+        live: str | None = None, lifespan: str | None = None,
         body: BodyArg = b"", json: object = None, headers: HeadersArg = None,
         allow: Iterable[str] = (), heavy: str | Iterable[str] = (),
-        check: bool = True, backend: Backend = "asyncio",
+        check: bool = True, expect_status: int | None = None, backend: Backend = "asyncio",
     ) -> DisconnectResult:
         """Send ``method path`` to ``app``, leave at ``after``, and check the work stopped.
 
@@ -51,8 +68,12 @@ class Disconnect:
         or functions (a BackgroundTask's, say) that may outlive the request; ``heavy``
         names functions ('pkg.module:func') whose fate the result reports. With
         ``check=True`` a handler that kept running raises HandlerKeptRunning; with
-        ``check=False`` the result is returned for inspection. The app runs on a
-        fresh ``backend`` event loop.
+        ``check=False`` the result is returned for inspection. A 404 or 405 that no
+        handler chose fails (WrongRoute) unless ``expect_status`` is that status.
+        ``lifespan`` ('auto', 'on', 'off') runs the app's lifespan: startup before the
+        test's first request to the app, shutdown after the test. The app runs on a
+        fresh ``backend`` event loop per scenario, or, when its lifespan runs, on one
+        loop for the whole test.
         """
         __tracebackhide__ = True
         try:
@@ -66,28 +87,38 @@ class Disconnect:
             raise ValueError(f"backend must be 'asyncio' or 'trio', not {backend!r}")
         settings, request = self._prepare(app, method, path, "disconnect.run()", after=after,
                                           tolerance=tolerance, patience=patience, server=server, clock=clock,
-                                          live=live, body=body, json=json, headers=headers)
-        extras = _extras(allow, heavy)
-        result = run_in_loop_thread(lambda: drive(app, request, settings, **extras), backend=backend,
-                                    bound=_longest(settings) + _WAIT_SLACK, target=request.target)
-        return self._finish(result, check)
+                                          live=live, lifespan=lifespan, body=body, json=json, headers=headers)
+        extras = _extras(allow, heavy, expect_status)
+        bound = _longest(settings) + _WAIT_SLACK
+        hosted = self._lifespans.host(app, backend, settings.lifespan, settings.source("lifespan"),
+                                      request.target)
+        if hosted is None:
+            result = run_in_loop_thread(lambda: drive(app, request, settings, **extras), backend=backend,
+                                        bound=bound, target=request.target)
+        else:
+            loop, state = hosted
+            result = loop.call(lambda: drive(app, request, settings, state=state, **extras), bound=bound,
+                               target=request.target)
+        return self._finish(app, result, check, expect_status)
 
     async def arun(
         self, app: ASGIApp, method: str, path: str, *,
         after: float | Trigger | str | None = None, tolerance: float | None = None,
         patience: float | None = None, server: str | None = None, clock: str | None = None,
-        live: str | None = None,
+        live: str | None = None, lifespan: str | None = None,
         body: BodyArg = b"", json: object = None, headers: HeadersArg = None,
         allow: Iterable[str] = (), heavy: str | Iterable[str] = (),
-        check: bool = True,
+        check: bool = True, expect_status: int | None = None,
     ) -> DisconnectResult:
         """Like run(), on the running event loop (asyncio or trio) of an async test."""
         __tracebackhide__ = True
         settings, request = self._prepare(app, method, path, "disconnect.arun()", after=after,
                                           tolerance=tolerance, patience=patience, server=server, clock=clock,
-                                          live=live, body=body, json=json, headers=headers)
-        result = await drive(app, request, settings, **_extras(allow, heavy))
-        return self._finish(result, check)
+                                          live=live, lifespan=lifespan, body=body, json=json, headers=headers)
+        extras = _extras(allow, heavy, expect_status)
+        state = await self._lifespans.state(app, settings.lifespan, settings.source("lifespan"))
+        result = await drive(app, request, settings, state=state, **extras)
+        return self._finish(app, result, check, expect_status)
 
     def __repr__(self) -> str:
         return f"<disconnect fixture: {self.settings.describe()}>"
@@ -107,11 +138,14 @@ class Disconnect:
         request = Request.build(method, path, headers=headers, body=body, json=json)
         return settings, request
 
-    def _finish(self, result: DisconnectResult, check: bool) -> DisconnectResult:
+    def _finish(self, app: ASGIApp, result: DisconnectResult, check: bool,
+                expect_status: int | None) -> DisconnectResult:
         __tracebackhide__ = True
         self.results.append(result)
         if self._on_result is not None:
             self._on_result(result)
+        if check:
+            check_route(result, expect_status, app)
         return judge(result, check)
 
 
@@ -151,8 +185,12 @@ def stops_for_a_departed_client(error: BaseException) -> bool:
     return isinstance(error, OSError) or bool(names & {"ClientDisconnect", "CancelledError", "Cancelled"})
 
 
-def _extras(allow: Iterable[str], heavy: str | Iterable[str]) -> dict[str, Any]:
+def _extras(allow: Iterable[str], heavy: str | Iterable[str], expect_status: int | None = None) -> dict[str, Any]:
+    """drive()'s keywords from run()'s; ``expect_status`` is only validated here."""
     __tracebackhide__ = True
+    if expect_status is not None and (isinstance(expect_status, bool) or not isinstance(expect_status, int)
+                                      or not 100 <= expect_status <= 599):
+        raise ValueError(f"expect_status= takes an HTTP status such as 404, not {expect_status!r}")
     if isinstance(allow, str):
         raise TypeError(f"allow= takes a list of names, not the string {allow!r}")
     return {"allow": frozenset(allow), "heavy": (heavy,) if isinstance(heavy, str) else tuple(heavy)}

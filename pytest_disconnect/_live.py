@@ -287,6 +287,7 @@ class LiveRun:
             return  # not our client: a second connection gets nothing
         self._served = True
         self._channel.connect(receive, send)
+        scope["state"] = dict(self._runner.state)  # the lifespan ran in-process, not in the server
         self._runner.scope = scope
         # This task's context: what the app spawns inherits it; what the server does after, not.
         token = current_workset.set(self._workset)

@@ -155,6 +155,8 @@ class DisconnectResult:
     chunks_thrown_away: int = 0
     #: The route template the app's router matched ('/items/{item_id}'), when it says.
     route: str | None = None
+    #: The app's router gave the request to a handler (Starlette and FastAPI say so in scope["route"]).
+    handler_matched: bool = False
     #: Virtual clock only: stretches (start, end) the loop never slept, when time ran at the real rate.
     starved: tuple[tuple[float, float], ...] = ()
     #: Virtual clock only: the app's own reads of the real clock ('time.monotonic() at app.py:3 in f').

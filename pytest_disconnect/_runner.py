@@ -54,21 +54,26 @@ def run_in_loop_thread(main: Callable[[], Awaitable[T]], *, backend: Backend, bo
     try:
         ok, value = box.get(timeout=bound)
     except queue.Empty:
-        from ._watchdog import WATCHDOG
-
-        WATCHDOG.forget_thread(thread.ident or -1)
-        frame = sys._current_frames().get(thread.ident or -1)
-        where = describe_frame(innermost_app_frame(frame)) if frame is not None else "(unknown)"
-        raise EventLoopBlocked(
-            f"{target}: the event loop stopped answering for {bound:.2f} s, so no verdict could "
-            f"be reached; the app blocks it (time.sleep(), CPU work or blocking I/O in async "
-            f"code) at:\n    {where}\n  The loop thread was left running."
-        ) from None
+        raise loop_blocked(thread, bound, target) from None
     thread.join(SHUTDOWN_GRACE)
     if not ok:
         assert isinstance(value, BaseException)
         raise value
     return value  # type: ignore[return-value]
+
+
+def loop_blocked(thread: threading.Thread, bound: float, target: str) -> EventLoopBlocked:
+    """The error for a loop thread that gave no answer within ``bound`` seconds; it is left running."""
+    from ._watchdog import WATCHDOG
+
+    WATCHDOG.forget_thread(thread.ident or -1)
+    frame = sys._current_frames().get(thread.ident or -1)
+    where = describe_frame(innermost_app_frame(frame)) if frame is not None else "(unknown)"
+    return EventLoopBlocked(
+        f"{target}: the event loop stopped answering for {bound:.2f} s, so no verdict could "
+        f"be reached; the app blocks it (time.sleep(), CPU work or blocking I/O in async "
+        f"code) at:\n    {where}\n  The loop thread was left running."
+    )
 
 
 def _run_asyncio(main: Callable[[], Awaitable[object]]) -> None:

@@ -73,6 +73,8 @@ def _parse_switch(value: object) -> bool:
 CLOCKS = ("real", "virtual")
 DEFAULT_CLOCK = "real"
 LIVE_MODES = ("off", "fin", "rst", "half-close")
+LIFESPAN_MODES = ("auto", "on", "off")
+DEFAULT_LIFESPAN = "auto"
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,10 @@ OPTIONS: tuple[OptionSpec[object], ...] = (
                "hypercorn) on 127.0.0.1, and have a real client close its connection: fin, rst or "
                "half-close; slower, asyncio only (default: off, in-process)", "off|fin|rst|half-close",
                _one_of(LIVE_MODES), "off"),
+    OptionSpec("lifespan", "run the app's lifespan (startup before the test's first request to it, shutdown "
+               "after the test; requests get its state): on, off, or auto, when the app speaks the "
+               f"lifespan protocol (default: {DEFAULT_LIFESPAN})", "auto|on|off", _one_of(LIFESPAN_MODES),
+               DEFAULT_LIFESPAN),
     OptionSpec("allow", "app-lifetime work: names of tasks, threads or functions that may outlive any "
                "request, such as the app's own lazily started singletons (a cache refresher, a pool "
                "reaper); comma-separated; every layer adds to the list, and run(allow=...) adds to it "
@@ -197,6 +203,7 @@ class Settings:
     server: str = DEFAULT_SERVER
     clock: str = DEFAULT_CLOCK
     live: str = "off"
+    lifespan: str = DEFAULT_LIFESPAN
     allow: tuple[str, ...] = ()
     #: Run-wide: requests through TestClient and ASGITransport go through DisconnectTransport.
     audit: bool = False

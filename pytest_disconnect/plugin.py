@@ -125,7 +125,10 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
             context.store_properties()
         shared = item.config.stash.get(SHARED_KEY, None)
         if shared is not None:
-            shared._bind(item.config.stash[SETTINGS_KEY], None)
+            try:
+                shared.close()  # the test's lifespans shut down: a failure is this test's teardown error
+            finally:
+                shared._bind(item.config.stash[SETTINGS_KEY], None)
 
 
 @pytest.hookimpl(wrapper=True)

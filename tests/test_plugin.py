@@ -71,7 +71,8 @@ class TestDiscoverability:
         result = pytester.runpytest("--disconnect-after=0.2")
         result.stdout.fnmatch_lines([
             "disconnect: after=0.20 s (--disconnect-after), tolerance=0.50 s (disconnect_tolerance in "
-            "tox.ini), patience=5.00 s (default), server=uvicorn (default), clock=real (default), live=off (default)"
+            "tox.ini), patience=5.00 s (default), server=uvicorn (default), clock=real (default), live=off (default), "
+            "lifespan=auto (default)"
         ])
 
     def test_the_fixture_is_documented(self, pytester: pytest.Pytester) -> None:
@@ -169,7 +170,7 @@ class TestBadInput:
                              "test_bad_marker_fails_that_test_at_setup.py::test_it: expected seconds >= 0*"),
             ("tolerance=-2", "invalid tolerance -2 in @pytest.mark.disconnect on *: expected seconds >= 0"),
             ("tolerence=2", "unknown keyword 'tolerence' in @pytest.mark.disconnect on *: "
-                            "expected one of after, tolerance, patience, server, clock, live, allow, audit"),
+                            "expected one of after, tolerance, patience, server, clock, live, lifespan, allow, audit"),
             ("0.5", "@pytest.mark.disconnect on * takes keyword arguments only *"),
         ],
     )
@@ -243,7 +244,8 @@ def test_sleepy(disconnect):
             "E           app: app.py:5 in sleepy -> await anyio.sleep(0.6)  [[]ended at +0.6? s (returned)]",
             "E       ",
             "E         after=0.10 s (disconnect.run() argument), tolerance=0.20 s (disconnect.run() argument), "
-            "patience=5.00 s (default), server=uvicorn (default), clock=real (default), live=off (default)",
+            "patience=5.00 s (default), server=uvicorn (default), clock=real (default), live=off (default), "
+            "lifespan=auto (default)",
             "E         Intended? Raise the limit: @pytest.mark.disconnect(tolerance=0.?)  "
             f"({DOCS_URL}reference/#tolerance)",
         ], consecutive=True)
@@ -408,7 +410,8 @@ def test_sleepy(disconnect):
         project.makepyfile(self.SLOW)
         result = project.runpytest("-s", *args)
         result.assert_outcomes(passed=1)
-        result.stdout.fnmatch_lines([f"disconnect: *clock=virtual ({source}), live=off (default)",
+        result.stdout.fnmatch_lines([f"disconnect: *clock=virtual ({source}), live=off (default), "
+                                     "lifespan=auto (default)",
                                      "LATENCY 0.5 virtual"])
 
     def test_a_marker_puts_one_test_on_it(self, project: pytest.Pytester) -> None:

@@ -53,7 +53,8 @@ def test_kept_running() -> None:
         "    app: app/events.py:42 in stream -> await sleep(0.05)  [ended at +3.00 s (returned)]",
         "",
         "  after=0.10 s (--disconnect-after), tolerance=0.50 s (disconnect_tolerance in pyproject.toml), "
-        "patience=5.00 s (default), server=asgi-2.4 (default), clock=real (default), live=off (default)",
+        "patience=5.00 s (default), server=asgi-2.4 (default), clock=real (default), live=off (default), "
+        "lifespan=auto (default)",
         f"  Intended? Raise the limit: @pytest.mark.disconnect(tolerance=3.7)  ({DOCS_URL}reference/#tolerance)",
     ])
 
@@ -71,7 +72,7 @@ def test_the_virtual_clock_is_named_with_what_it_could_not_reach() -> None:
         "time.monotonic() > t:; it sees real time while the loop's jumps ahead: use anyio.current_time() "
         f"or loop.time() ({DOCS_URL}virtual-clock/#reads-of-the-real-clock)",
     ]
-    assert message[-2].endswith("clock=virtual (--disconnect-clock), live=off (default)")
+    assert message[-2].endswith("clock=virtual (--disconnect-clock), live=off (default), lifespan=auto (default)")
 
 
 def test_cancelled_resisting_and_late_delivery() -> None:
@@ -97,7 +98,8 @@ def test_cancelled_resisting_and_late_delivery() -> None:
         "    task tick: app.py:9 in tick -> await y()  [ended at +5.20 s (cancelled)]",
         "",
         "  after=0.10 s (--disconnect-after), tolerance=0.50 s (disconnect_tolerance in pyproject.toml), "
-        "patience=5.00 s (default), server=uvicorn (default), clock=real (default), live=off (default)",
+        "patience=5.00 s (default), server=uvicorn (default), clock=real (default), live=off (default), "
+        "lifespan=auto (default)",
         "  Intended? Watch longer before the harness cancels: @pytest.mark.disconnect(patience=SECONDS)  "
         f"({DOCS_URL}reference/#patience)",
     ]

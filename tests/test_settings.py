@@ -81,7 +81,7 @@ class TestValidation:
              "invalid tolerance True in disconnect.run(): expected seconds >= 0"),
             (MARKER, {"aftr": 1},
              "unknown keyword 'aftr' in @pytest.mark.disconnect on tests/test_app.py::test_report: "
-             "expected one of after, tolerance, patience, server, clock, live, allow, audit"),
+             "expected one of after, tolerance, patience, server, clock, live, lifespan, allow, audit"),
         ],
     )
     def test_errors_name_the_setting_the_value_and_the_source(
@@ -116,7 +116,8 @@ class TestPrecedence:
         assert (settings.after, settings.tolerance) == (Trigger.at(0.3), 2.0)
         assert settings.describe() == (
             "after=0.30 s (disconnect_after in pyproject.toml), tolerance=2.00 s (--disconnect-tolerance), "
-            "patience=5.00 s (default), server=uvicorn (default), clock=real (default), live=off (default)"
+            "patience=5.00 s (default), server=uvicorn (default), clock=real (default), live=off (default), "
+            "lifespan=auto (default)"
         )
 
     def test_origins(self) -> None:
@@ -130,9 +131,9 @@ class TestPrecedence:
 
 def test_marker_help_lists_every_option() -> None:
     assert MARKER_HELP.startswith(
-        "disconnect(*, after=None, tolerance=None, patience=None, server=None, clock=None, live=None, allow=None, "
-        "audit=None): ")
-    assert OPTION_NAMES == ("after", "tolerance", "patience", "server", "clock", "live", "allow", "audit")
+        "disconnect(*, after=None, tolerance=None, patience=None, server=None, clock=None, live=None, lifespan=None, "
+        "allow=None, audit=None): ")
+    assert OPTION_NAMES == ("after", "tolerance", "patience", "server", "clock", "live", "lifespan", "allow", "audit")
 
 
 class TestAllow:
