@@ -30,7 +30,9 @@ def test_the_narrow_window_is_found_and_shrunk(disconnect: Disconnect, backend: 
     @settings(max_examples=200, derandomize=True, database=None, deadline=None)
     @given(moment=ds.moments(max_value=0.2), body=ds.bodies())
     def upload_stops_whenever_the_client_leaves(moment: Trigger, body: list[bytes]) -> None:
-        disconnect.run(upload, "POST", "/upload", after=moment, body=body, tolerance=0.05, patience=0.2,
+        # tolerance: far below the orphaned indexer's 1 s, above a full garbage collection (about
+        # 0.2 s on a loaded machine with Hypothesis in the heap), which may land in any scenario.
+        disconnect.run(upload, "POST", "/upload", after=moment, body=body, tolerance=0.3, patience=0.3,
                        backend=backend)
 
     with pytest.raises(HandlerKeptRunning) as caught:

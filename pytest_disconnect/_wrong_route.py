@@ -12,16 +12,17 @@ from __future__ import annotations
 from http import HTTPStatus
 
 from ._errors import WrongRoute
+from ._links import docs_link
 from ._result import DisconnectResult
-from ._route_list import RouteLine, list_routes
+from ._routes import describe, list_routes
 from ._types import Scope
 
 WRONG_STATUSES = (404, 405)
 #: Routes listed at most in the message; the rest are counted.
 MAX_ROUTES = 30
-ROUTES_UNKNOWN = "The app does not list its routes (only Starlette-based apps do)."
+ROUTES_UNKNOWN = "The app has no routing table to list (Starlette, FastAPI and Litestar apps have one)."
 ADVICE = ("A typo in the method or path? If this answer is what the test wants, say so: "
-          "expect_status={status} (docs/lifespan-and-routes.md#wrong-routes)")
+          f"expect_status={{status}}  ({docs_link('lifespan-and-routes', 'wrong-routes')})")
 
 
 def handler_matched(scope: Scope) -> bool:
@@ -43,7 +44,15 @@ def check_route(result: DisconnectResult, expect_status: int | None, app: object
             raise WrongRoute(unexpected_status_message(result, expect_status), result)
         return
     if is_wrong_route(result):
-        raise WrongRoute(wrong_route_message(result, list_routes(app)), result)
+        raise WrongRoute(wrong_route_message(result, app_routes(app)), result)
+
+
+def app_routes(app: object) -> list[str] | None:
+    """'GET /items/{item_id}' per method and route (no request sent to the app); None if it has no table."""
+    try:
+        return describe(list_routes(app, schema=False))
+    except TypeError:
+        return None
 
 
 def _status(status: int) -> str:
@@ -53,7 +62,7 @@ def _status(status: int) -> str:
         return str(status)
 
 
-def wrong_route_message(result: DisconnectResult, routes: list[RouteLine] | None) -> str:
+def wrong_route_message(result: DisconnectResult, routes: list[str] | None) -> str:
     status = result.status
     assert status is not None
     target = f"{result.method} {result.path}"
@@ -70,7 +79,7 @@ def wrong_route_message(result: DisconnectResult, routes: list[RouteLine] | None
         lines.append("  The app has no routes.")
     else:
         lines.append("  The app's routes:")
-        lines += [f"    {route.text()}" for route in routes[:MAX_ROUTES]]
+        lines += [f"    {route}" for route in routes[:MAX_ROUTES]]
         if len(routes) > MAX_ROUTES:
             lines.append(f"    ... and {len(routes) - MAX_ROUTES} more")
     lines += ["", f"  {ADVICE.format(status=status)}"]

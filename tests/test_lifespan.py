@@ -133,3 +133,14 @@ async def test_auto_gives_up_on_an_app_whose_first_wait_is_not_for_the_startup()
     with anyio.fail_after(10):  # on asyncio's real clock: far below the sleep
         result = await disconnect().arun(Sleepy(), "GET", "/", after=1.0)
     assert (scopes, result.status) == (["lifespan", "http"], 200)
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "hypercorn"])
+def test_live_mode_gives_the_real_servers_requests_the_state(server: str) -> None:
+    events: list[str] = []
+    app = lifespan_apps.make_app(events)
+    runner = disconnect()
+    assert runner.run(app, "GET", "/careful", after=0.2, server=server, live="fin").verdict == "stopped"
+    answered = runner.run(app, "GET", "/careless", after=5.0, server=server, live="fin")
+    runner.close()
+    assert (answered.status, answered.body, events) == (200, b'{"greeting":"hello"}', ["startup", "shutdown"])

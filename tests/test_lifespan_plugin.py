@@ -118,7 +118,64 @@ def test_it(disconnect):
         "matches the path, so no handler ran and the disconnect was never tested",
         "E       ",
         "E         The app's routes:",
-        "E           GET     /hello",
+        "E           GET /hello",
         "E       ",
         f"E         {ADVICE.format(status=404)}",
     ], consecutive=True)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_arun_shuts_down_when_the_tests_loop_ends(project: pytest.Pytester, backend: str) -> None:
+    project.makepyfile(test_it=f'''
+import pytest
+from app import EVENTS, app
+
+@pytest.fixture
+def anyio_backend():
+    return {backend!r}
+
+@pytest.mark.anyio
+async def test_one(disconnect):
+    assert (await disconnect.arun(app, "GET", "/hello", after=1.0)).body == b"shop"
+    assert (await disconnect.arun(app, "GET", "/hello", after=1.0)).body == b"shop"
+    assert EVENTS == ["startup"]
+
+def test_two():
+    assert EVENTS == ["startup", "shutdown"]
+''')
+    project.runpytest("-p", "no:randomly").assert_outcomes(passed=2)
+
+
+def test_arun_under_pytest_asyncio(project: pytest.Pytester) -> None:
+    project.makepyfile(test_it='''
+import pytest
+from app import EVENTS, app
+
+@pytest.mark.asyncio
+async def test_one(disconnect):
+    assert (await disconnect.arun(app, "GET", "/hello", after=1.0)).body == b"shop"
+    assert EVENTS == ["startup"]
+
+def test_two():
+    assert EVENTS == ["startup", "shutdown"]
+''')
+    project.runpytest("-p", "no:randomly").assert_outcomes(passed=2)
+
+
+def test_an_arun_shutdown_failure_is_the_tests_teardown_error(project: pytest.Pytester) -> None:
+    project.makepyfile(test_it='''
+import pytest
+from app import app
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+@pytest.mark.anyio
+async def test_it(disconnect):
+    app.state.fail_shutdown = True
+    await disconnect.arun(app, "GET", "/hello", after=1.0)
+''')
+    result = project.runpytest()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_it*"])
