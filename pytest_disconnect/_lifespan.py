@@ -11,10 +11,12 @@ an error), ``off`` (never called), ``auto``: used if the app speaks the protocol
 decides that by letting the app run until it answers or raises. A test tool calls many
 throwaway apps that never check ``scope["type"]``, and such an app would run its HTTP
 code (a one-second sleep, a child process) on the lifespan scope before failing. So in
-``auto``: a plain function is called for the lifespan only if its code mentions
-"lifespan" (it must, to tell the scope types apart); any other app (Starlette, FastAPI,
-a middleware around one, Quart, Litestar, Django) must ask for ``lifespan.startup``
-(call ``receive()``) before it first waits for anything else, as those frameworks do.
+``auto`` the app is called for the lifespan only if its code mentions "lifespan" (it
+must, to tell the scope types apart): a function's own code, or the methods of an
+object's classes and of what it wraps (``.app``, ``.router``), which finds Starlette,
+FastAPI, Quart and Litestar through any middleware. It must then ask for
+``lifespan.startup`` (call ``receive()``) before it first waits for anything else, as
+those frameworks do.
 Anything else (a first wait elsewhere, a second ``receive()`` before answering, an HTTP
 message, an exception) means "does not support it" and the lifespan call is cancelled.
 
@@ -45,16 +47,69 @@ LIFESPAN_LIMIT = 10.0
 
 
 def may_speak_lifespan(app: object) -> bool:
-    """auto mode's first filter: False for a plain function whose code never mentions 'lifespan'."""
-    code = getattr(app, "__code__", None)
-    if code is None:
-        return True  # a framework's app object or a middleware: ask it
-    return _mentions_lifespan(code)
+    """auto mode's first filter: whether the app's code mentions 'lifespan' anywhere it could act on it.
+
+    Looked for in a function's code, or in the methods of an object's classes, following
+    what it wraps (``.app``, ``.router``): Starlette's router, FastAPI, Quart and Litestar
+    all mention it; a throwaway test app, a plain middleware or Django do not.
+    """
+    seen: set[int] = set()
+    layers: list[object] = [app]
+    while layers and len(seen) < _MAX_LAYERS:
+        layer = layers.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        code = getattr(layer, "__code__", None)
+        if isinstance(code, CodeType):
+            if _mentions_lifespan(code):
+                return True
+            continue
+        if _class_mentions_lifespan(type(layer)):
+            return True
+        layers += [inner for inner in (getattr(layer, "app", None), getattr(layer, "router", None))
+                   if inner is not None]
+    return False
+
+
+_MAX_LAYERS = 32
+
+
+def lifespan_does_nothing(app: object) -> bool:
+    """A Starlette or FastAPI app (through any middleware) with no lifespan and no startup or
+    shutdown handlers: running its lifespan would change nothing, so auto mode skips it."""
+    layer: object = app
+    for _ in range(_MAX_LAYERS):
+        router = getattr(layer, "router", layer)
+        context = getattr(router, "lifespan_context", None)
+        if context is not None:
+            return (type(context).__name__ == "_DefaultLifespan"
+                    and not getattr(router, "on_startup", None) and not getattr(router, "on_shutdown", None))
+        inner = getattr(layer, "app", None)
+        if inner is None or inner is layer:
+            return False
+        layer = inner
+    return False
+_CLASSES: dict[type, bool] = {}
+
+
+def _class_mentions_lifespan(cls: type) -> bool:
+    known = _CLASSES.get(cls)
+    if known is None:
+        known = _CLASSES[cls] = any(
+            _mentions_lifespan(code)
+            for klass in cls.__mro__ if klass is not object
+            for member in vars(klass).values()
+            for code in [getattr(getattr(member, "__func__", member), "__code__", None)]
+            if isinstance(code, CodeType))
+    return known
 
 
 def _mentions_lifespan(code: CodeType) -> bool:
     for constant in code.co_consts:
         if isinstance(constant, str) and "lifespan" in constant:
+            return True
+        if isinstance(constant, tuple) and any(isinstance(item, str) and "lifespan" in item for item in constant):
             return True
         if isinstance(constant, CodeType) and _mentions_lifespan(constant):
             return True

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import anyio
 
 from ._errors import LifespanError
-from ._lifespan import LIFESPAN_LIMIT, Lifespan, may_speak_lifespan
+from ._lifespan import LIFESPAN_LIMIT, Lifespan, lifespan_does_nothing, may_speak_lifespan
 from ._runner import SHUTDOWN_GRACE, Backend, _run_asyncio, loop_blocked
 from ._types import ASGIApp
 
@@ -146,7 +146,7 @@ class Lifespans:
              target: str) -> tuple[AppLoop, dict[str, Any]] | None:
         """For run(): the loop and state of ``app``'s lifespan, started now if need be; None without one."""
         __tracebackhide__ = True
-        if mode == "off" or (mode == "auto" and not may_speak_lifespan(app)):
+        if not _wanted(app, mode):
             return None
         key = (id(app), backend)
         hosted = self._threads.get(key)
@@ -173,7 +173,7 @@ class Lifespans:
     async def state(self, app: ASGIApp, mode: str, source: str) -> dict[str, Any] | None:
         """For arun(): the state of ``app``'s lifespan on the running loop, started now if need be."""
         __tracebackhide__ = True
-        if mode == "off" or (mode == "auto" and not may_speak_lifespan(app)):
+        if not _wanted(app, mode):
             return None
         loop = _current_loop()
         key = (id(app), id(loop))
@@ -232,6 +232,12 @@ class Lifespans:
         self._loops.clear()
         if failures:
             raise failures[0]
+
+
+def _wanted(app: ASGIApp, mode: str) -> bool:
+    if mode == "off":
+        return False
+    return mode == "on" or (may_speak_lifespan(app) and not lifespan_does_nothing(app))
 
 
 def _current_loop() -> object:

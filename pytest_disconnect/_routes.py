@@ -169,7 +169,12 @@ def _starlette_routes(router: object, prefix: str, outer: tuple[Param, ...] = ()
     from starlette.routing import Route as StarletteRoute
 
     for entry in getattr(router, "routes", ()):
-        if isinstance(entry, StarletteRoute):
+        included = _fastapi_included(entry)
+        if included is not None:
+            for found, path_format in included:
+                route = replace(_starlette_route(found, prefix), path=prefix + path_format)
+                yield replace(route, params=outer + route.params) if outer else route
+        elif isinstance(entry, StarletteRoute):
             route = _starlette_route(entry, prefix)
             yield replace(route, params=outer + route.params) if outer else route
         elif isinstance(entry, Mount):
@@ -187,6 +192,25 @@ def _starlette_routes(router: object, prefix: str, outer: tuple[Param, ...] = ()
         elif isinstance(entry, Host):
             yield from _starlette_routes(entry, prefix, outer)
         # WebSocketRoute and anything else: not HTTP requests, not ours to sweep.
+
+
+def _fastapi_included(entry: object) -> list[tuple[Any, str]] | None:
+    """The routes of a FastAPI ``include_router()``, with their full path templates; None for other entries.
+
+    FastAPI 0.165 keeps an included router as one ``_IncludedRouter`` entry and resolves its routes
+    (prefixes joined) lazily; ``fastapi.routing.iter_route_contexts`` is its public way to walk them.
+    """
+    if type(entry).__name__ != "_IncludedRouter" or not type(entry).__module__.startswith("fastapi."):
+        return None
+    from fastapi.routing import iter_route_contexts
+    from starlette.routing import Route as StarletteRoute
+
+    found: list[tuple[Any, str]] = []
+    for context in iter_route_contexts([entry]):  # type: ignore[list-item]  # an _IncludedRouter is a BaseRoute
+        route, path_format = getattr(context, "route", None), getattr(context, "path_format", None)
+        if isinstance(route, StarletteRoute) and isinstance(path_format, str):
+            found.append((route, path_format))
+    return found
 
 
 def _convertor_params(entry: Any) -> tuple[Param, ...]:

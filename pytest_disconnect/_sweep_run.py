@@ -75,7 +75,18 @@ def sweep_endpoint(app: ASGIApp, route: Route, method: str, plan: RoutePlan, set
         requests = requests_for(route, method, path=plan.path)
     except NotGenerated as exc:
         _skip(f"{method} {route.path}: {exc}")
-    request, span, rate = _valid_request(app, settings, requests, plan, f"{method} {route.path}")
+    # One Disconnect for the route, closed at its end: the app's lifespan starts once and shuts down.
+    disconnect = Disconnect(settings)
+    try:
+        return _search(app, disconnect, requests, plan, record, f"{method} {route.path}")
+    finally:
+        disconnect.close()
+
+
+def _search(app: ASGIApp, disconnect: Disconnect, requests: st.SearchStrategy[SweepRequest], plan: RoutePlan,
+            record: Callable[[DisconnectResult], None] | None, endpoint: str) -> Found:
+    __tracebackhide__ = True
+    request, span, rate = _valid_request(app, disconnect, requests, plan, endpoint)
     deadline = time.monotonic() + plan.budget.seconds
     resolution = max(0.01, round(span / 20, 2))
     examples = 0
@@ -95,7 +106,7 @@ def sweep_endpoint(app: ASGIApp, route: Route, method: str, plan: RoutePlan, set
         if time.monotonic() + cost > deadline and not failing:
             reject()
         examples += 1
-        result = _send(Disconnect(settings), app, request, plan, moment)
+        result = _send(disconnect, app, request, plan, moment)
         if result.verdict == "not-disconnected":
             reject()  # the app never reached this moment within the watch: it tells nothing
         if record is not None:
@@ -129,7 +140,7 @@ def _send(disconnect: Disconnect, app: ASGIApp, request: SweepRequest, plan: Rou
                           headers=headers or None, allow=plan.allow, check=False)
 
 
-def _valid_request(app: ASGIApp, settings: Settings, requests: st.SearchStrategy[SweepRequest],
+def _valid_request(app: ASGIApp, disconnect: Disconnect, requests: st.SearchStrategy[SweepRequest],
                    plan: RoutePlan, endpoint: str) -> tuple[SweepRequest, float, float]:
     """The simplest request the app answers below 400 when nobody leaves, how long it took (seconds on
     the scenario's clock), and what a second of it cost in real time (near 0 on the virtual clock)."""
@@ -148,7 +159,7 @@ def _valid_request(app: ASGIApp, settings: Settings, requests: st.SearchStrategy
     def sent_and_answered(request: SweepRequest) -> bool:
         began = time.monotonic()
         try:
-            result = _send(Disconnect(settings), app, request, plan, Trigger.never())
+            result = _send(disconnect, app, request, plan, Trigger.never())
         except Exception as exc:  # the app raised: not a request it accepts
             _note(seen, f"{request.describe()} -> raised {type(exc).__name__}")
             return False

@@ -120,12 +120,12 @@ def test_auto_does_not_call_a_plain_function_that_never_mentions_the_lifespan() 
 async def test_auto_gives_up_on_an_app_whose_first_wait_is_not_for_the_startup() -> None:
     scopes: list[str] = []
 
-    class Sleepy:  # not a function: auto mode asks it
+    class Sleepy:  # says 'lifespan', so auto mode asks it
         async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
             import anyio
 
             scopes.append(scope["type"])
-            if scope["type"] != "http":
+            if scope["type"] == "lifespan":
                 await anyio.sleep(30)  # would hold the startup up for 30 s, then send HTTP messages
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": b""})
@@ -144,3 +144,20 @@ def test_live_mode_gives_the_real_servers_requests_the_state(server: str) -> Non
     answered = runner.run(app, "GET", "/careless", after=5.0, server=server, live="fin")
     runner.close()
     assert (answered.status, answered.body, events) == (200, b'{"greeting":"hello"}', ["startup", "shutdown"])
+
+
+def test_auto_skips_apps_whose_lifespan_does_nothing_or_that_never_mention_it() -> None:
+    from fastapi import FastAPI
+    from starlette.middleware.cors import CORSMiddleware
+
+    from pytest_disconnect._lifespan import lifespan_does_nothing, may_speak_lifespan
+    from tests import apps
+
+    plain = FastAPI()
+    assert lifespan_does_nothing(plain) and lifespan_does_nothing(CORSMiddleware(plain))
+    plain.router.on_startup.append(lambda: None)
+    assert not lifespan_does_nothing(plain)
+    assert not lifespan_does_nothing(lifespan_apps.make_app([]))
+    assert may_speak_lifespan(CORSMiddleware(lifespan_apps.make_app([])))
+    assert not may_speak_lifespan(apps.Resister())  # would run its HTTP code, and resist the cancel
+    assert not may_speak_lifespan(apps.well_behaved)

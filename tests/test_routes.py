@@ -107,6 +107,25 @@ def test_fastapi_routes_carry_their_openapi_operation() -> None:
     assert list_routes(app, schema=False)[0].operations == {}
 
 
+def test_fastapi_included_routers_are_listed_with_their_prefixes() -> None:
+    """FastAPI 0.165 keeps include_router()'s routes in one lazy entry: they were missing from the list."""
+    from fastapi import APIRouter
+
+    inner, outer, app = APIRouter(), APIRouter(), FastAPI()
+
+    @inner.get("/items/{item_id:int}")
+    async def read(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    outer.include_router(inner, prefix="/v1")
+    app.include_router(outer, prefix="/api")
+
+    [route] = list_routes(app, schema=False)
+    assert (route.path, route.methods, route.handler) == ("/api/v1/items/{item_id}", ("GET",), read)
+    assert route.params == (Param("item_id", "path", convertor="int"),)
+    assert describe(list_routes(app)) == ["GET /api/v1/items/{item_id}"]
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Litestar 2.2x deprecates the plain styles
 def test_litestar_routes() -> None:
     litestar = pytest.importorskip("litestar")
