@@ -118,9 +118,10 @@ class _AppRunner:
         self.returned_at: float | None = None
         self.app = app
         self.scope = request.scope(PROFILES[settings.server])
-        #: The lifespan's state: each request gets a shallow copy, as uvicorn gives.
-        self.state: Mapping[str, Any] = state or {}
-        self.scope["state"] = dict(self.state)
+        #: The lifespan's state (run()/arun()'s, or the request's own): each request gets a shallow copy.
+        self.state: Mapping[str, Any] = state if state is not None else (request.state or {})
+        if state is not None:
+            self.scope["state"] = dict(state)
         self.channel = channel
         self.timeline = timeline
         self.workset = workset
