@@ -161,3 +161,45 @@ def test_auto_skips_apps_whose_lifespan_does_nothing_or_that_never_mention_it() 
     assert may_speak_lifespan(CORSMiddleware(lifespan_apps.make_app([])))
     assert not may_speak_lifespan(apps.Resister())  # would run its HTTP code, and resist the cancel
     assert not may_speak_lifespan(apps.well_behaved)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_the_virtual_clock_on_a_lifespan_apps_loop(backend: Backend) -> None:
+    events: list[str] = []
+    app = lifespan_apps.make_app(events)
+    runner = disconnect(clock="virtual")
+    with pytest.raises(HandlerKeptRunning) as caught:
+        runner.run(app, "GET", "/careless", after=0.1, backend=backend)
+    assert caught.value.result.latency == pytest.approx(0.9)  # exact on the virtual clock: 1 s - 0.1 s
+    assert runner.run(app, "GET", "/careful", after=0.1, backend=backend).verdict == "stopped"
+    runner.close()
+    assert events == ["startup", "shutdown"]
+
+
+@pytest.mark.anyio
+async def test_startup_and_shutdown_are_not_the_scenarios_time() -> None:
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    @asynccontextmanager
+    async def slow_lifespan(app: Starlette) -> AsyncIterator[None]:
+        await anyio.sleep(0.5)  # a slow startup...
+        yield
+        await anyio.sleep(0.5)  # ...and shutdown
+
+    async def work(request: Request) -> PlainTextResponse:
+        await anyio.sleep(0.3)
+        return PlainTextResponse("done")
+
+    app = Starlette(lifespan=slow_lifespan, routes=[Route("/", work)])
+    runner = disconnect()
+    result = await runner.arun(app, "GET", "/", after=1.0)
+    await runner.aclose()
+    assert result.verdict == "finished"
+    assert result.returned_at is not None and result.returned_at < 0.45  # 0.3 s of work, not 0.8
+    assert [event.text for event in result.timeline][-1] == "app returned"

@@ -179,3 +179,23 @@ async def test_it(disconnect):
     result = project.runpytest()
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*ERROR at teardown of test_it*"])
+
+
+def test_arun_on_a_loop_kept_for_the_module_shuts_down_at_the_tests_teardown(project: pytest.Pytester) -> None:
+    project.makepyfile(test_it='''
+import pytest
+from app import EVENTS, app
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_one(disconnect):
+    assert (await disconnect.arun(app, "GET", "/hello", after=1.0)).body == b"shop"
+
+def test_two():
+    assert EVENTS == ["startup", "shutdown"]  # the module's loop is still open, and idle
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_three(disconnect):
+    assert (await disconnect.arun(app, "GET", "/hello", after=1.0)).body == b"shop"
+    assert EVENTS == ["startup", "shutdown", "startup"]
+''')
+    project.runpytest("-p", "no:randomly").assert_outcomes(passed=3)
