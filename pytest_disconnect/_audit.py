@@ -77,6 +77,7 @@ def _ours(transport: object, make: Callable[[], Any]) -> Any:
     ours = _OURS.get(transport)
     if ours is None:
         ours = _OURS[transport] = make()
+        ours._audit = True  # the run made it, not the test: advice names run-wide settings
     return ours
 
 

@@ -86,6 +86,8 @@ class DisconnectTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
         self._state: dict[str, Any] | None = None
         #: scope["extensions"] to offer (an audited TestClient's http.response.debug).
         self._extensions: dict[str, dict[str, object]] | None = None
+        #: True when --disconnect-audit made this transport, not the test: advice then names run-wide settings.
+        self._audit = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         __tracebackhide__ = True
@@ -232,10 +234,11 @@ class _Exchange:
             self._wake()
 
     def _entry(self) -> Entry:
-        """An audit when the run (command line or ini) planned the disconnect, not this test."""
+        """An audit when --disconnect-audit made the transport, or the run (command line or ini)
+        planned the disconnect, not this test."""
         run_wide = self.settings.source("after").startswith(("--disconnect-after", "disconnect_after",
                                                               "-o disconnect_after"))
-        return "audit" if run_wide else "transport"
+        return "audit" if run_wide or self.transport._audit else "transport"
 
     def _attach(self, channel: Channel) -> None:
         self.channel = channel

@@ -217,3 +217,48 @@ def test_the_advice_fits_a_transport_and_an_audit(pytester: pytest.Pytester, arg
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
     result.assert_outcomes(failed=1)
     assert advice in result.stdout.str()
+
+
+PLAIN_SUITE_TEST = """
+import asyncio
+import weakref
+
+import httpx
+import pytest
+
+_refreshers = weakref.WeakKeyDictionary()
+
+
+async def refresh_cache():
+    while True:
+        await asyncio.sleep(0.5)
+
+
+async def app(scope, receive, send):
+    loop = asyncio.get_running_loop()
+    if loop not in _refreshers:
+        _refreshers[loop] = loop.create_task(refresh_cache())
+    await receive()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_plain():
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as client:
+        assert (await client.get("/")).text == "ok"
+"""
+
+
+def test_under_disconnect_audit_the_advice_names_the_run_wide_setting(pytester: pytest.Pytester) -> None:
+    """The suite never made a DisconnectTransport: the run's setting is the one it can use."""
+    pytester.makepyfile(PLAIN_SUITE_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--disconnect-audit",
+                                           "--disconnect-patience=0.3")
+    result.assert_outcomes(failed=1)
+    assert ("declare it once for the run: disconnect_allow = refresh_cache in the ini file, or "
+            f"--disconnect-allow=refresh_cache  ({LIFETIME})") in result.stdout.str()
+    declared = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--disconnect-audit",
+                                             "--disconnect-allow=refresh_cache")
+    declared.assert_outcomes(passed=1)
