@@ -14,6 +14,8 @@ from collections.abc import Callable
 from types import FrameType
 from typing import NoReturn
 
+import anyio.lowlevel
+
 from ._errors import ClientDisconnected
 from ._request import Request
 from ._result import TimelineRecorder
@@ -73,6 +75,8 @@ class Channel:
         #: scope["extensions"] offers http.response.debug (an audited TestClient does), and what came.
         self.offers_debug = "http.response.debug" in (request.extensions or {})
         self.debug_info: object = None
+        #: Seconds after the disconnect from which receive() checkpoints (the driver's watch limit).
+        self.stall_after: float | None = None
         if trigger.kind == "request-chunks":
             body_empty = request.chunks == (b"",)
             # Leaving after more chunks than there are means leaving after the whole body; an
@@ -144,7 +148,13 @@ class Channel:
         if not profile.repeats_disconnect and self._disconnects_given:
             self._timeline.add(self._now(), "receive", "receive() waits: the queue has nothing more (hypercorn)")
             await self._new_event().wait()  # never set: only cancellation ends it
-        return self._disconnect_message()
+        message = self._disconnect_message()
+        stall_after = self.stall_after
+        if stall_after is not None and self.left and self._now() - (self.disconnected_at or 0.0) >= stall_after:
+            # An app calling receive() in a loop would never let the loop run (receive() must not
+            # suspend, for is_disconnected()): past the watch limit, let the harness in.
+            await anyio.lowlevel.checkpoint()
+        return message
 
     def _disconnect_message(self) -> Message:
         """Record an http.disconnect the app is about to get. No checkpoint: is_disconnected() must see it."""

@@ -19,7 +19,8 @@ from typing import Any
 import anyio
 import sniffio
 
-from . import _heavy, _processes, _threads
+from . import _heavy, _plain_threads, _processes, _threads
+from ._abandon import AbandonableCall, Abandoned
 from ._channel import Channel
 from ._errors import LiveSetupError, NotAnASGIApp
 from ._live import STOP_GRACE, LiveChannel, LiveRun, LiveServer
@@ -129,6 +130,8 @@ class _AppRunner:
         self.error: BaseException | None = None
         #: Cancelled by something other than the disconnect or the harness.
         self.cancelled_from_outside = False
+        #: The app call as awaited, so the harness can abandon it (see _abandon).
+        self.call: AbandonableCall | None = None
 
     async def run(self) -> None:
         try:
@@ -140,8 +143,17 @@ class _AppRunner:
                             f"{_name(self.app)} is not an ASGI app: app(scope, receive, send) returned "
                             f"{type(awaitable).__name__}, not an awaitable. Is it a WSGI app?"
                         )
-                    await awaitable
+                    self.call = AbandonableCall(
+                        awaitable if inspect.iscoroutine(awaitable) else awaitable.__await__())
+                    await self.call
                 except BaseException as exc:  # a server catches everything the app raises
+                    if isinstance(exc, Abandoned):  # it resisted: still counted as running work
+                        self.workset.works[0].abandoned = True
+                        self.returned_at = self.workset.now()
+                        self.timeline.add(self.returned_at, "harness",
+                                          "harness abandoned the app call: it went on after the cancellation")
+                        self.on_end()
+                        return
                     if isinstance(exc, anyio.get_cancelled_exc_class()):
                         if self.cancel_scope.cancel_called:
                             raise  # the harness's own cancellation: the scope absorbs it
@@ -174,14 +186,32 @@ class _AppRunner:
 
 
 def restore_patches() -> None:
-    """Undo the run-wide wrappers (the plugin calls this when pytest finishes)."""
+    """Undo the run-wide wrappers."""
     _threads.uninstall()
+    _plain_threads.uninstall()
     _processes.uninstall()
+
+
+def end_of_run() -> list[str]:
+    """When pytest finishes: undo the wrappers, kill the apps' child processes still running
+    (a test interrupted by Ctrl-C, say), and name the threads left behind."""
+    restore_patches()
+    notes = []
+    killed = _processes.kill_all()
+    if killed:
+        notes.append(f"killed {len(killed)} child process(es) an app left running: "
+                     + ", ".join(f"pid {pid}" for pid in killed))
+    threads = _plain_threads.left_running()
+    if threads:
+        notes.append(f"{len(threads)} thread(s) an app started are still running and are left "
+                     f"behind (daemon threads: they do not delay exit): {', '.join(threads)}")
+    return notes
 
 
 @contextmanager
 def _watching(backend: str, workset: WorkSet, heavy: tuple[str, ...]) -> Iterator[bool]:
     _threads.install()
+    _plain_threads.install()
     _processes.install()
     with ExitStack() as stack:
         for target in heavy:
@@ -290,6 +320,7 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
         assert live_server is not None
         live = LiveRun(live_server, request, channel, runner, workset)
     workset.response_complete_at = lambda: channel.response_complete_at
+    channel.stall_after = settings.watch_limit
     if on_channel is not None:
         on_channel(channel)
     blocks: list[Block] = []
@@ -368,6 +399,8 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
                 hooks.cancel_stray_tasks(workset)
                 workset.kill_processes()
                 await _settle(workset, clock, clock() + CANCEL_GRACE)
+                if not workset.done:
+                    await _give_up(runner, workset, waker, hooks)
         finally:
             watch.flush()
             WATCHDOG.remove(watch)
@@ -375,6 +408,12 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
                 runner.cancel_scope.cancel()
                 hooks.cancel_stray_tasks(workset)
                 workset.kill_processes()
+                if not workset.abandonment.requested:
+                    with anyio.CancelScope(shield=True):  # bounded: the test's own cancellation waits
+                        with anyio.move_on_after(CANCEL_GRACE):
+                            await _until_returned(runner, waker)
+                        await _give_up(runner, workset, waker, hooks)
+            workset.reap_processes()
             if live is not None:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(STOP_GRACE * 3):
                     await live.stop()
@@ -431,6 +470,26 @@ async def _settle(workset: WorkSet, clock: Callable[[], float], deadline: float)
         with anyio.move_on_at(deadline):
             await workset.wait_done()
     return True
+
+
+async def _until_returned(runner: _AppRunner, waker: _Waker) -> None:
+    while runner.returned_at is None:
+        await waker.wait_until(math.inf)
+
+
+async def _give_up(runner: _AppRunner, workset: WorkSet, waker: _Waker, hooks: ModuleType) -> None:
+    """Work went on after the cancellation: end the app call anyway, within a bounded grace.
+
+    Waits for worker threads are lifted (the threads run on, named in the report) and the
+    app's coroutine is closed at its next step (see _abandon), so neither the test's event
+    loop nor run()'s loop thread is held by it. The verdict is already a failure.
+    """
+    workset.abandonment.abandon()
+    if runner.returned_at is None and runner.call is not None:
+        runner.call.abandon()
+        hooks.poke(workset.works[0].task)  # a task parked on a future takes its next step now
+    with anyio.CancelScope(shield=True), anyio.move_on_after(CANCEL_GRACE):
+        await _until_returned(runner, waker)
 
 
 def _route(scope: Scope) -> str | None:

@@ -58,7 +58,8 @@ def innermost_app_frame(frame: FrameType) -> FrameType:
     while current is not None:
         filename = current.f_code.co_filename
         stdlib = filename.startswith(_STDLIB) and not filename.startswith(_SITE)
-        if not (stdlib or _is_plumbing(filename)):
+        generated = filename.startswith("<")  # a dataclass's or namedtuple's __init__, say
+        if not (stdlib or generated or _is_plumbing(filename)):
             return current
         current = current.f_back
     return frame

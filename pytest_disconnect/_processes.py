@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
+import weakref
 from typing import Any
 
 from ._watch import current_workset, post_quietly
@@ -19,11 +21,33 @@ from ._watch import current_workset, post_quietly
 _original_init = subprocess.Popen.__init__
 
 
+class _Child:
+    """A child process a scenario started, as the harness may still have to end it."""
+
+    __slots__ = ("popen", "started")
+
+    def __init__(self, popen: subprocess.Popen[Any] | None, started: bytes | None) -> None:
+        #: The Popen object, when nobody else reaps the child (asyncio's and trio's APIs do).
+        self.popen = weakref.ref(popen) if popen is not None else None
+        #: The kernel's start time of the pid: a pid reused by another process is never killed.
+        self.started = started
+
+
+#: Every child a scenario started that may still be running: killed at the end of the run
+#: (after Ctrl-C, say), so none outlives pytest.
+_children: dict[int, _Child] = {}
+#: Modules whose subprocess APIs wait for (reap) their children themselves.
+_SELF_REAPING = ("asyncio.", "trio.", "anyio.")
+
+
 def _watched_init(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
     _original_init(self, *args, **kwargs)
     workset = current_workset.get()
     if workset is not None:
         pid, command = self.pid, _command_line(self.args)
+        caller = str(sys._getframe(1).f_globals.get("__name__", ""))
+        _forget_reaped()
+        _children[pid] = _Child(None if caller.startswith(_SELF_REAPING) else self, _start_time(pid))
         if threading.get_ident() == workset.loop_thread:
             workset.process_started(pid, command)  # now: a post could arrive after the verdict
         else:
@@ -58,10 +82,58 @@ def state(pid: int) -> str:
 
 
 def kill(pid: int) -> None:
+    child = _children.get(pid)
+    if child is None or child.started != _start_time(pid):
+        return  # not ours, or the pid now names another process
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def reap(pid: int) -> None:
+    """Collect the exit status of a child that exited, when its owner will not (a plain Popen)."""
+    child = _children.get(pid)
+    popen = child.popen() if child is not None and child.popen is not None else None
+    if popen is None:
+        return
+    if popen.returncode is None and state(pid) == "exited":
+        popen.poll()  # through the app's own Popen: its later wait() gets the status
+    if popen.returncode is not None:
+        del _children[pid]
+
+
+def kill_all() -> list[int]:
+    """Kill (and reap) every child a scenario started that is still running; returns their pids."""
+    killed = []
+    for pid in list(_children):
+        if state(pid) == "running" and _children[pid].started == _start_time(pid):
+            kill(pid)
+            killed.append(pid)
+    for pid in killed:
+        child = _children.get(pid)
+        popen = child.popen() if child is not None and child.popen is not None else None
+        if popen is not None:
+            try:
+                popen.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL takes microseconds
+                pass
+    _children.clear()
+    return killed
+
+
+def _forget_reaped() -> None:
+    for pid in [pid for pid, child in _children.items() if child.started != _start_time(pid)]:
+        del _children[pid]
+
+
+def _start_time(pid: int) -> bytes | None:
+    """The process's start time (ticks since boot) from /proc; None where there is no /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
 
 
 def _command_line(args: object) -> str:

@@ -17,6 +17,7 @@ from contextvars import ContextVar
 from types import FrameType
 from typing import Literal, TypeVar
 
+from ._abandon import Abandonment
 from ._compat import given_name
 from ._frames import coroutine_frames, describe_frame, innermost_app_frame, where
 from ._lifetime import known_infrastructure
@@ -34,8 +35,8 @@ WorkKind = Literal["app", "task", "thread", "process", "heavy"]
 class Work:
     """Mutable record of one piece of watched work while the scenario runs."""
 
-    __slots__ = ("allowed", "coro", "ended_at", "heartbeats", "infrastructure", "kind", "name", "outcome",
-                 "owner", "started_at", "task", "thread_ident", "where")
+    __slots__ = ("abandoned", "allowed", "coro", "ended_at", "heartbeats", "infrastructure", "kind", "name",
+                 "outcome", "owner", "started_at", "task", "thread_ident", "where")
 
     def __init__(self, task: object, coro: object, name: str, kind: WorkKind,
                  started_at: float) -> None:
@@ -55,6 +56,8 @@ class Work:
         #: App-lifetime work from the built-in list (see _lifetime): why it is not judged.
         self.infrastructure: str | None = None
         self.heartbeats = 0
+        #: The harness gave up on it after it resisted cancellation: its end does not count.
+        self.abandoned = False
 
     def label(self) -> str:
         """The task's name, read late: asyncio names a task only after the factory returns."""
@@ -110,6 +113,8 @@ class WorkSet:
         #: When the app sent its whole response, if it did (the driver points this at the channel).
         self.response_complete_at: Callable[[], float | None] = lambda: None
         self.done_at: float | None = None
+        #: Thrown when the harness gives up on work that resists cancellation.
+        self.abandonment = Abandonment()
 
     @property
     def done(self) -> bool:
@@ -129,6 +134,10 @@ class WorkSet:
             self._by_task[task] = work
         self._register(work)
         return work
+
+    def register(self, work: Work) -> None:
+        """Count new work as live, unless the test allowed it by name (on the loop)."""
+        self._register(work)
 
     def _register(self, work: Work) -> None:
         """Count new work as live, unless the test allowed it by name."""
@@ -173,7 +182,7 @@ class WorkSet:
 
     def ended(self, work: Work, outcome: str, at: float | None = None) -> None:
         """Called on the loop; ``at`` when the end was measured elsewhere (in a thread)."""
-        if work.ended_at is not None:
+        if work.ended_at is not None or work.abandoned:
             return
         work.ended_at = self.now() if at is None else at
         if work.outcome is None:
@@ -259,6 +268,15 @@ class WorkSet:
         for work in self.running():
             if work.kind == "process":
                 kill(int(work.task))  # type: ignore[call-overload]
+
+    def reap_processes(self) -> None:
+        """Collect the exit status of children that exited and nobody waited for (no zombie, no
+        'subprocess N is still running' warning in a later test)."""
+        from ._processes import reap
+
+        for work in self.works:
+            if work.kind == "process":
+                reap(int(work.task))  # type: ignore[call-overload]
 
     def owner_of_current_task(self) -> Work | None:
         return self._by_task.get(_current_task())

@@ -60,3 +60,7 @@ def spawn(workset: WorkSet, runner: Callable[[], Coroutine[Any, Any, None]], nam
 
 def cancel_stray_tasks(workset: WorkSet) -> None:
     """trio tasks always live in a nursery under the app's cancel scope: nothing extra to do."""
+
+
+def poke(task: object) -> None:
+    """A cancelled trio task takes its next step at its next checkpoint; nothing can wake it sooner."""

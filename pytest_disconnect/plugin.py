@@ -58,7 +58,14 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     driver = sys.modules.get("pytest_disconnect._driver")
     if driver is not None:
-        driver.restore_patches()
+        notes = driver.end_of_run()  # no child process of an app outlives pytest, even after Ctrl-C
+        if notes:
+            reporter = config.pluginmanager.get_plugin("terminalreporter")
+            for note in notes:
+                if reporter is not None:
+                    reporter.write_line(f"pytest-disconnect: {note}", yellow=True)
+                else:
+                    sys.stderr.write(f"pytest-disconnect: {note}\n")
     if config.stash.get(AUDIT_KEY, False):
         from ._audit import LEASE
 

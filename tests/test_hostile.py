@@ -1,0 +1,102 @@
+"""No app can hang the run or poison the next test (tests/hostile_apps.py).
+
+Each hostile app runs under run() and arun(), on asyncio and trio, on the real and the
+virtual clock, in a pytester subprocess bounded by a timeout, so a regression fails
+here instead of hanging the suite. After every scenario a check in the same process
+looks for threads still using CPU and for child processes left running.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+HOSTILE_APPS = Path(__file__).with_name("hostile_apps.py")
+#: Seconds the inner run may take before the test fails: generous, for a loaded machine. A
+#: scenario takes about patience + two grace seconds; one that hangs would take forever.
+GUARD = 240.0
+
+INNER = '''
+import os
+import threading
+import time
+
+import pytest
+
+import hostile_apps
+
+SCENARIOS = [(how, backend, clock) for how in ("run", "arun") for backend in ("asyncio", "trio")
+             for clock in ("real", "virtual")]
+OPTIONS = dict(after=0.1, tolerance=0.1, patience=0.3)
+
+
+def _children():
+    mine = str(os.getpid())
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if stat.read().rsplit(")", 1)[1].split()[1] == mine:
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def _thread_ticks():
+    ticks = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            ticks[tid] = int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return ticks
+
+
+def check_nothing_left():
+    time.sleep(1.1)  # the watchdog thread lingers 1 s after the last scenario, then sleeps
+    before = _thread_ticks()
+    time.sleep(0.5)
+    after = _thread_ticks()
+    main = str(threading.main_thread().native_id)
+    # A spinning thread gets 100+ ms of CPU in 0.5 s even on a loaded machine; a sleeping one none.
+    busy = [tid for tid, ticks in after.items() if tid != main and ticks - before.get(tid, ticks) >= 5]
+    assert busy == [], f"threads still using CPU: {busy}"
+    assert _children() == [], "child processes left running"
+
+
+def make(app_name, how, backend, clock):
+    app = getattr(hostile_apps, app_name)
+    if how == "run":
+        def test(disconnect):
+            disconnect.run(app, "GET", "/", clock=clock, backend=backend, **OPTIONS)
+    else:
+        @pytest.mark.anyio
+        @pytest.mark.parametrize("anyio_backend", [backend])
+        async def test(disconnect, anyio_backend):
+            await disconnect.arun(app, "GET", "/", clock=clock, **OPTIONS)
+    return test
+
+
+for number, (how, backend, clock) in enumerate(SCENARIOS):
+    globals()[f"test_{number}_{how}_{backend}_{clock}"] = make(APP, how, backend, clock)
+    globals()[f"test_{number}_next"] = check_nothing_left
+'''
+
+APPS = ["swallows_cancellation", "receive_loop", "thread_sleeps_forever", "starts_a_thread", "starts_a_child"]
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_a_hostile_app_fails_every_scenario_and_leaves_nothing_behind(pytester: pytest.Pytester, app: str) -> None:
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(test_hostile_inner=f"APP = {app!r}\n" + INNER)
+    pytester.makepyfile(hostile_apps=HOSTILE_APPS.read_text())
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider", "-W", "error",
+                                           timeout=GUARD)
+    result.assert_outcomes(failed=8, passed=8)
+    failures = [line for line in result.outlines if line.startswith("E   ") and "pytest_disconnect." in line]
+    assert len(failures) == 8 and all("HandlerKeptRunning" in line for line in failures), failures
