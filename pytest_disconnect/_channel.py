@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import NoReturn
 
 import anyio.lowlevel
 
-from ._errors import ClientDisconnected
+from ._errors import ClientDisconnected, IncompleteResponse
 from ._request import Request
 from ._result import TimelineRecorder
 from ._servers import ServerProfile
@@ -243,7 +243,7 @@ class Channel:
         self.response_started = True
         self.response_started_at = self._now()
         self.status = status
-        self.headers = tuple((bytes(k), bytes(v)) for k, v in message.get("headers", ()))
+        self.headers = _headers(message.get("headers", ()), self._violation)
         return f"http.response.start {status}"
 
     def _body(self, message: Message) -> str:
@@ -252,7 +252,11 @@ class Channel:
         if self.response_complete:
             self._violation("send() got 'http.response.body' after the response was complete "
                             "(an earlier body message had more_body=False)")
-        body = bytes(message.get("body", b""))
+        body = message.get("body", b"")
+        if not isinstance(body, (bytes, bytearray, memoryview)):
+            self._violation(f"send() got 'http.response.body' with body {body!r} ({type(body).__name__}); "
+                            "the body must be bytes")
+        body = bytes(body)
         more = bool(message.get("more_body", False))
         self.body_parts.append(body)
         self.body_chunks_sent += 1
@@ -270,6 +274,19 @@ class Channel:
             self.protocol_error = error
         raise error
 
+    def app_returned(self) -> None:
+        """The app call returned: without a whole response to a client still there, a real server
+        answers 500 (nothing sent yet) or drops the connection (a response begun), so the test fails."""
+        if self.left or self.response_complete or self.protocol_error is not None:
+            return
+        if not self.response_started:
+            fault = ("returned without sending a response (no 'http.response.start'); a real server "
+                     "answers 500 Internal Server Error")
+        else:
+            fault = ("returned after 'http.response.start' without finishing the response (no "
+                     "'http.response.body' with more_body=False); a real server drops the connection")
+        self.protocol_error = IncompleteResponse(f"the app {fault}")
+
     def _describe_trigger(self) -> str:
         trigger = self._trigger
         if trigger.kind == "client":
@@ -281,6 +298,21 @@ class Channel:
 
 def _nothing() -> None:
     pass
+
+
+def _headers(headers: object, violation: Callable[[str], NoReturn]) -> tuple[tuple[bytes, bytes], ...]:
+    """The response headers, or a protocol violation naming the first that is not a pair of bytes."""
+    if isinstance(headers, (str, bytes)) or not isinstance(headers, Iterable):
+        violation(f"send() got 'http.response.start' with headers {headers!r}; "
+                  "headers are an iterable of [name, value] pairs of bytes")
+    pairs = []
+    for header in headers:
+        if (isinstance(header, (str, bytes)) or not isinstance(header, (tuple, list)) or len(header) != 2
+                or not all(isinstance(part, bytes) for part in header)):
+            violation(f"send() got 'http.response.start' with header {header!r}; "
+                      "a header is a [name, value] pair of bytes")
+        pairs.append((bytes(header[0]), bytes(header[1])))
+    return tuple(pairs)
 
 
 def _called_from_is_disconnected(depth: int) -> bool:

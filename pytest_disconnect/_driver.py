@@ -174,6 +174,8 @@ class _AppRunner:
             self.cancelled_from_outside = True
             self._ended("cancelled from outside the channel")
             raise
+        if not self.cancel_scope.cancelled_caught:
+            self.channel.app_returned()
         self._ended("cancelled by the harness" if self.cancel_scope.cancelled_caught else "returned")
 
     def _ended(self, outcome: str) -> None:

@@ -75,6 +75,11 @@ class WrongRoute(DisconnectError, AssertionError):
         self.result = result
 
 
+class IncompleteResponse(AssertionError):
+    """The app returned without a whole response while the client waited (a protocol violation
+    found after the fact, not raised into the app)."""
+
+
 # Tracebacks name the public module, where users import these from.
 for _error in (DisconnectError, HandlerKeptRunning, ClientLeft, ClientDisconnected, SettingError,
                NotAnASGIApp, EventLoopBlocked, LiveSetupError, LifespanError, WrongRoute):

@@ -8,7 +8,7 @@ from typing import Any
 import sniffio
 
 from ._driver import CANCEL_GRACE, check_app, drive
-from ._errors import HandlerKeptRunning, NotAnASGIApp
+from ._errors import HandlerKeptRunning, IncompleteResponse, NotAnASGIApp
 from ._lifespan_hosts import Lifespans
 from ._report import failure_message
 from ._request import BodyArg, HeadersArg, Request
@@ -157,8 +157,8 @@ def judge(result: DisconnectResult, check: bool) -> DisconnectResult:
         raise error
     if result.protocol_error is not None:  # an app bug whatever the verdict
         violation = result.protocol_error
-        violation.add_note(f"pytest-disconnect: {result.method} {result.path} broke the ASGI "
-                           "protocol; send() raised this into the app")
+        how = "" if isinstance(violation, IncompleteResponse) else "; send() raised this into the app"
+        violation.add_note(f"pytest-disconnect: {result.method} {result.path} broke the ASGI protocol{how}")
         raise violation
     if not check:
         return result

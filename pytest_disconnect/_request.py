@@ -42,6 +42,10 @@ class Request:
             raise ValueError(f"method must be an HTTP method such as 'GET', not {method!r}")
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError(f"path must start with '/', as in '/report?x=1', not {path!r}")
+        if any(char.isspace() or ord(char) < 0x20 or ord(char) == 0x7f for char in path):
+            # No client sends these in a request line; a server would answer 400.
+            raise ValueError(f"path must not contain spaces or control characters, as {path!r} does: "
+                             "percent-encode them ('%20' for a space)")
         raw_path, _, query = path.partition("?")  # not urlsplit: '//api' is a path, not a host
         pairs = _header_pairs(headers)
         names = {name for name, _ in pairs}
@@ -89,9 +93,17 @@ class Request:
 def _header_pairs(headers: HeadersArg) -> list[tuple[bytes, bytes]]:
     if headers is None:
         return []
+    if isinstance(headers, (str, bytes)) or not isinstance(headers, (Mapping, Sequence)):
+        raise TypeError(f"headers= takes a mapping or a list of (name, value) pairs, "
+                        f"not {type(headers).__name__} {headers!r}")
     items = headers.items() if isinstance(headers, Mapping) else headers
     pairs = []
-    for name, value in items:
+    for item in items:
+        if isinstance(item, (str, bytes)) or not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise TypeError(f"headers= takes (name, value) pairs; {item!r} is not one")
+        name, value = item
+        if not all(isinstance(part, (str, bytes)) for part in (name, value)):
+            raise TypeError(f"headers= names and values are str or bytes, not {item!r}")
         raw_name = name if isinstance(name, bytes) else name.encode("latin-1")
         raw_value = value if isinstance(value, bytes) else value.encode("latin-1")
         pairs.append((raw_name.lower(), raw_value))
@@ -103,8 +115,11 @@ def _chunks(body: BodyArg) -> tuple[bytes, ...]:
         body = body.encode()
     if isinstance(body, (bytes, bytearray, memoryview)):
         return (bytes(body),)
+    if not isinstance(body, (list, tuple)):
+        raise TypeError(f"body= takes bytes, str (sent as UTF-8) or a list of bytes chunks, "
+                        f"not {type(body).__name__} {body!r}")
     chunks = tuple(body)
     for chunk in chunks:
         if not isinstance(chunk, (bytes, bytearray, memoryview)):
-            raise TypeError(f"body chunks must be bytes, not {type(chunk).__name__}")
+            raise TypeError(f"body= chunks must be bytes, not {type(chunk).__name__} {chunk!r}")
     return tuple(bytes(chunk) for chunk in chunks) or (b"",)

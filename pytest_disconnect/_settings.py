@@ -254,8 +254,11 @@ def apply(base: Settings, source: Source, values: Mapping[str, object]) -> Setti
             raise SettingError(
                 f"unknown keyword {name!r} {source.where()}: expected one of {', '.join(OPTION_NAMES)}"
             )
-        if raw is None or raw == "":
+        if raw is None or (raw == "" and source.kind == "ini"):  # an ini option not set reads ""
             continue
+        if raw == "":
+            raise SettingError(source.invalid(spec, raw, "a value; leave the option out to keep "
+                                                         "the lower layer's (see the precedence)"))
         try:
             value = spec.parse(raw)
         except ValueError as exc:
@@ -290,6 +293,11 @@ def resolve_config(config: pytest.Config) -> Settings:
         settings = apply(settings, ini_source(config, spec), {spec.name: raw_ini})
     for spec in OPTIONS:
         settings = apply(settings, Source("cli"), {spec.name: config.getoption(spec.dest)})
+    if settings.live != "off" and settings.server == "asgi-2.4":
+        # Every test would fail alike: one usage error at start-up instead.
+        raise SettingError(f"live={settings.live} ({settings.source('live')}) needs a real server, but "
+                           f"server=asgi-2.4 ({settings.source('server')}) has none: choose uvicorn or "
+                           "hypercorn, or live=off")
     return settings
 
 
