@@ -13,8 +13,8 @@ examples: $(STAMP)  ## the demo: the plugin catches a broken handler, passes goo
 examples-all: $(STAMP)  ## every example, with every report (-rA): what CI runs
 	$(BIN)/python -m pytest examples -rA
 
-test: $(STAMP)  ## the plugin's own tests
-	$(BIN)/python -m pytest
+test: $(STAMP)  ## the plugin's own tests, in file order (CI also runs them shuffled: .ci/run)
+	$(BIN)/python -m pytest -p no:randomly
 
 libraries: $(STAMP)  ## sse-starlette, FastAPI, Litestar, Django streams: in process vs behind real servers
 	$(BIN)/python -m pytest tests/test_library_agreement.py --agreement

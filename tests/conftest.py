@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytest
@@ -20,9 +21,13 @@ def _runs_as_off_ci(request: pytest.FixtureRequest) -> None:
     """pytester runs print the same on CI: pytest stops truncating summary lines when CI is set,
     so a message would appear twice in the output the tests count lines of."""
     if "pytester" in request.fixturenames:
+        request.getfixturevalue("pytester")  # first: it clears PYTEST_ADDOPTS when made
         monkeypatch = request.getfixturevalue("monkeypatch")
         for name in ("CI", "BUILD_NUMBER"):
             monkeypatch.delenv(name, raising=False)
+        # Inner runs in file order, whatever the outer run does: with pytest-randomly installed
+        # they would be shuffled too, and their expected output is in file order.
+        monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -31,6 +36,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getini("asyncio_mode") == "auto":
+        # pytest-asyncio's auto mode claims every async test, anyio's too, and runs it on asyncio:
+        # a test meant for trio would run on the wrong loop, so it is skipped, saying why.
+        on_asyncio = pytest.mark.skip(reason="asyncio_mode=auto runs every async test on asyncio")
+        for item in items:
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            if (item.get_closest_marker("anyio") is not None and inspect.iscoroutinefunction(getattr(item, "obj", None))
+                    and str(params.get("anyio_backend", "")).startswith("trio")):
+                item.add_marker(on_asyncio)
     if config.getoption("--agreement"):
         return
     skip = pytest.mark.skip(reason="slow: run with --agreement")

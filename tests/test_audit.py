@@ -235,6 +235,8 @@ async def test_a_careless_request_with_check_off():
 ''')
     result = suite.runpytest("test_more.py", "--disconnect-after=0.1", "-rfs")
     result.assert_outcomes(skipped=1, failed=1)
-    result.stdout.fnmatch_lines(["SKIPPED * disconnect audit passed: GET /careful stopped *; GET /careful stopped *"])
+    # Both requests leave at 0.1 s; the first ClientLeft cancels the task group, so on a loaded
+    # machine the other request may be cancelled before it reports: one reason or two.
+    result.stdout.fnmatch_lines(["SKIPPED * disconnect audit passed: GET /careful stopped *"])
     result.stdout.fnmatch_lines(["FAILED test_more.py::test_a_careless_request_with_check_off*"])
     assert "ClientLeft: GET /careless/1 kept running" in result.stdout.str()

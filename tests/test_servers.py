@@ -119,7 +119,9 @@ def test_fastapis_400_after_a_disconnect_mid_upload_is_a_response_to_nobody(disc
     assert result.response_started_at is not None and result.disconnected_at is not None
     assert result.response_started_at >= result.disconnected_at
     notice = [line for line in section_text(result).split("\n") if "Response to nobody" in line]
-    assert notice and notice[0].startswith("  Response to nobody: the app started a 400 response at +0.00 s")
+    prefix = "  Response to nobody: the app started a 400 response at +"
+    assert notice and notice[0].startswith(prefix)
+    assert float(notice[0][len(prefix):].split(" s", 1)[0]) < 1.0  # at once; a loaded machine adds ms
 
 
 def test_the_parametrizing_fixture_runs_a_test_under_every_profile(pytester: pytest.Pytester,
