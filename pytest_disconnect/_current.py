@@ -12,9 +12,10 @@ from collections.abc import Mapping
 import pytest
 
 from . import _scenarios
+from ._kept_sections import KeptSections
 from ._result import DisconnectResult
 from ._settings import Settings, Source, apply, marker_layers, resolve
-from ._summary import fold
+from ._summary import EndpointStats, fold
 
 
 class TestContext:
@@ -26,9 +27,13 @@ class TestContext:
         self.item = item
         self._base = base
         self._settings: Settings | None = None
-        self.results: list[DisconnectResult] = []
         #: Requests still waiting for their verdict ('GET /events'), by whoever waits (a transport's exchange).
         self.pending: dict[object, str] = {}
+        #: Per endpoint, folded as results come (the fixture keeps the results themselves).
+        self.stats: dict[str, EndpointStats] = {}
+        #: Every result, only when a report (JSON, CI) asks for every scenario.
+        self.scenarios: list[DisconnectResult] | None = [] if _scenarios.wanted(item) else None
+        self.sections = KeptSections()
 
     @property
     def settings(self) -> Settings:
@@ -48,7 +53,9 @@ class TestContext:
         Inside a Hypothesis test the examples' results go to Hypothesis instead (notes and
         statistics), so a hundred passing examples do not flood the report.
         """
-        self.results.append(result)
+        fold((result,), into=self.stats)
+        if self.scenarios is not None:
+            self.scenarios.append(result)
         if "hypothesis" in sys.modules:
             from .strategies import _record_example
 
@@ -57,15 +64,22 @@ class TestContext:
         if section:
             from ._report import section_text
 
-            self.item.add_report_section("call", "disconnect", section_text(result))
+            self.sections.add(section_text(result), failed=not result.passed)
+
+    def flush_sections(self) -> None:
+        """Put the kept reports in the test's report (before each phase's report is made)."""
+        for text in self.sections.take():
+            self.item.add_report_section("call", "disconnect", text)
 
     def store_properties(self) -> None:
         """Per endpoint, as user properties: JUnit XML writes them, xdist carries them."""
-        for stats in fold(self.results).values():
+        self.flush_sections()
+        for stats in self.stats.values():
             self.item.user_properties.append(stats.to_property())
         for target in self.pending.values():  # the test ended (and its loop with it) before the verdict
             self.item.user_properties.append((UNJUDGED, target))
-        _scenarios.store(self.item, self.results)  # every scenario, when a report (JSON, CI) asks
+        if self.scenarios is not None:
+            _scenarios.store(self.item, self.scenarios)  # every scenario, when a report (JSON, CI) asks
 
 
 #: The user property naming a request that never reached its verdict.

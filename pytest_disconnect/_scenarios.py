@@ -86,6 +86,11 @@ class Scenario:
         return None
 
 
+def wanted(item: pytest.Item) -> bool:
+    """Whether a report asks for every scenario (then each test keeps them until teardown)."""
+    return item.config.stash.get(WANTED_KEY, False)
+
+
 def store(item: pytest.Item, results: Iterable[DisconnectResult]) -> None:
     """Called with each test's results at teardown: add one property per scenario if a report wants them."""
     if not item.config.stash.get(WANTED_KEY, False):

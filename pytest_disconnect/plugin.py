@@ -114,6 +114,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, object, object]:
+    context = _current.current()
+    if context is not None and context.item is item:
+        context.flush_sections()
     report = yield
     if call.excinfo is not None and isinstance(report, pytest.TestReport) and report.failed:
         from ._sections import drop_repeated_reports
