@@ -26,7 +26,8 @@ def _runs_as_off_ci(request: pytest.FixtureRequest) -> None:
         for name in ("CI", "BUILD_NUMBER"):
             monkeypatch.delenv(name, raising=False)
         # Inner runs in file order, whatever the outer run does: with pytest-randomly installed
-        # they would be shuffled too, and their expected output is in file order.
+        # they would be shuffled too, and their expected output is in file order. (A test that
+        # sets PYTEST_ADDOPTS itself adds -p no:randomly to it.)
         monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
 
 

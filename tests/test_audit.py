@@ -72,7 +72,7 @@ async def test_careless(client):
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio -p no:randomly")
     pytester.makepyfile(service=SERVICE, test_suite=SUITE)
     return pytester
 
@@ -176,7 +176,7 @@ def test_it(disconnect_client):
 
 def test_an_audit_that_audited_nothing_says_so(pytester: pytest.Pytester,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio -p no:randomly")
     pytester.makepyfile(service=SERVICE, test_suite=SUITE.replace(
         "transport = DisconnectTransport(app)", "transport = httpx.ASGITransport(app=app)"))
     result = pytester.runpytest("--disconnect-after=0.1")

@@ -37,7 +37,7 @@ def quiet_pytest_asyncio(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPa
     """pytest-asyncio, when installed, warns at configure time unless this is set.
 
     Set after pytester, which clears PYTEST_ADDOPTS when it starts."""
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-o asyncio_default_fixture_loop_scope=function")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-o asyncio_default_fixture_loop_scope=function -p no:randomly")
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ def test_careless(disconnect):
 
 @pytest.fixture
 def service(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio -p no:randomly")
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     pytester.makepyfile(service=SERVICE)
     return pytester

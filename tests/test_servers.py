@@ -126,7 +126,7 @@ def test_fastapis_400_after_a_disconnect_mid_upload_is_a_response_to_nobody(disc
 
 def test_the_parametrizing_fixture_runs_a_test_under_every_profile(pytester: pytest.Pytester,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio -p no:randomly")
     pytester.makepyfile('''
 import pytest
 

@@ -89,7 +89,7 @@ app = Starlette(routes=[
 
 @pytest.fixture
 def service(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio -p no:randomly")
     pytester.makepyfile(service=SERVICE)
     return pytester
 
