@@ -7,6 +7,7 @@ process exits (daemon work only where the bug under test is not the thread itsel
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -68,6 +69,10 @@ async def starts_a_short_thread(scope: Scope, receive: Receive, send: Send) -> N
 async def starts_a_child(scope: Scope, receive: Receive, send: Send) -> None:
     """Starts a child process and waits for it without ever looking at the disconnect."""
     child = subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({FOREVER})"])
+    pid_file = os.environ.get("HOSTILE_PID_FILE")
+    if pid_file:  # for a test that interrupts the run and then looks for the child
+        with open(pid_file, "w") as out:
+            out.write(str(child.pid))
     while child.poll() is None:
         await anyio.sleep(0.05)
 

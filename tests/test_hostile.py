@@ -103,3 +103,57 @@ def test_a_hostile_app_fails_every_scenario_and_leaves_nothing_behind(pytester: 
     result.assert_outcomes(failed=8, passed=1)
     failures = [line for line in result.outlines if line.startswith("E   ") and "pytest_disconnect." in line]
     assert len(failures) == 8 and all("HandlerKeptRunning" in line for line in failures), failures
+
+
+INTERRUPTED = '''
+import pytest
+
+import hostile_apps
+
+OPTIONS = dict(after=0.1, tolerance=0.1, patience=600.0)
+
+
+def test_sync(disconnect):
+    disconnect.run(hostile_apps.starts_a_child, "GET", "/", backend=BACKEND, **OPTIONS)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", [BACKEND])
+async def test_async(disconnect, anyio_backend):
+    await disconnect.arun(hostile_apps.starts_a_child, "GET", "/", **OPTIONS)
+'''
+
+
+@pytest.mark.parametrize("how", ["sync", "async"])
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_after_ctrl_c_no_child_process_outlives_pytest(pytester: pytest.Pytester, how: str, backend: str) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from pytest_disconnect._processes import state
+
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(hostile_apps=HOSTILE_APPS.read_text())
+    pytester.makepyfile(test_interrupted=f"BACKEND = {backend!r}\n" + INTERRUPTED)
+    pid_file = pytester.path / "child.pid"
+    env = {**os.environ, "HOSTILE_PID_FILE": str(pid_file), "PYTHONPATH": str(pytester.path),
+           "PYTEST_ADDOPTS": "-p no:randomly -p no:cacheprovider"}
+    run = subprocess.Popen([sys.executable, "-m", "pytest", "-k", how], cwd=pytester.path, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + GUARD
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling a file another process writes: no event to wait on
+        child = int(pid_file.read_text())
+        run.send_signal(signal.SIGINT)  # Ctrl-C, mid-scenario: the app is polling its child
+        output = run.communicate(timeout=GUARD)[0].decode()
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert "KeyboardInterrupt" in output, output
+    # Killed by the driver as the interrupt unwinds it (arun()), or at the end of the run, which says so.
+    assert state(child) != "running", output
