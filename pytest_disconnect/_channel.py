@@ -274,18 +274,21 @@ class Channel:
             self.protocol_error = error
         raise error
 
-    def app_returned(self) -> None:
-        """The app call returned: without a whole response to a client still there, a real server
-        answers 500 (nothing sent yet) or drops the connection (a response begun), so the test fails."""
-        if self.left or self.response_complete or self.protocol_error is not None:
-            return
+    def unfinished_response(self, returned_at: float | None) -> IncompleteResponse | None:
+        """The app returned at ``returned_at``: without a whole response to a client still there
+        (the planned moment counts, even if a busy loop told the app late), a real server answers
+        500 (nothing sent yet) or drops the connection (a response begun): the test fails. The
+        transport's client gets that 500 instead."""
+        if (returned_at is None or self.response_complete or self._trigger.kind == "client"
+                or (self.disconnected_at is not None and self.disconnected_at <= returned_at)):
+            return None
         if not self.response_started:
             fault = ("returned without sending a response (no 'http.response.start'); a real server "
                      "answers 500 Internal Server Error")
         else:
             fault = ("returned after 'http.response.start' without finishing the response (no "
                      "'http.response.body' with more_body=False); a real server drops the connection")
-        self.protocol_error = IncompleteResponse(f"the app {fault}")
+        return IncompleteResponse(f"the app {fault}")
 
     def _describe_trigger(self) -> str:
         trigger = self._trigger

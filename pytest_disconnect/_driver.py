@@ -130,6 +130,8 @@ class _AppRunner:
         self.error: BaseException | None = None
         #: Cancelled by something other than the disconnect or the harness.
         self.cancelled_from_outside = False
+        #: The app call returned (not raised, not cancelled): its response must then be whole.
+        self.returned_normally = False
         #: The app call as awaited, so the harness can abandon it (see _abandon).
         self.call: AbandonableCall | None = None
 
@@ -175,7 +177,7 @@ class _AppRunner:
             self._ended("cancelled from outside the channel")
             raise
         if not self.cancel_scope.cancelled_caught:
-            self.channel.app_returned()
+            self.returned_normally = True
         self._ended("cancelled by the harness" if self.cancel_scope.cancelled_caught else "returned")
 
     def _ended(self, outcome: str) -> None:
@@ -442,7 +444,8 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
                          runner.cancelled_from_outside, leaked_from),
         returned_at=runner.returned_at,
         app_error=runner.error,
-        protocol_error=channel.protocol_error,
+        protocol_error=channel.protocol_error or (
+            channel.unfinished_response(runner.returned_at) if runner.returned_normally else None),
         response_complete_at=channel.response_complete_at,
         route=_route(runner.scope),
         handler_matched=handler_matched(runner.scope),

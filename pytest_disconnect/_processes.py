@@ -24,9 +24,12 @@ _original_init = subprocess.Popen.__init__
 class _Child:
     """A child process a scenario started, as the harness may still have to end it."""
 
-    __slots__ = ("popen", "started")
+    __slots__ = ("by_asyncio", "popen", "started")
 
-    def __init__(self, popen: subprocess.Popen[Any] | None, started: bytes | None) -> None:
+    def __init__(self, popen: subprocess.Popen[Any] | None, started: bytes | None, by_asyncio: bool = False) -> None:
+        #: asyncio's child watcher reaps it at once and then tells the loop: only then has it ended
+        #: for the app (a loop closed before that leaves 'subprocess N is still running' behind).
+        self.by_asyncio = by_asyncio
         #: The Popen object, when nobody else reaps the child (asyncio's and trio's APIs do).
         self.popen = weakref.ref(popen) if popen is not None else None
         #: The kernel's start time of the pid: a pid reused by another process is never killed.
@@ -47,7 +50,8 @@ def _watched_init(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> Non
         pid, command = self.pid, _command_line(self.args)
         caller = str(sys._getframe(1).f_globals.get("__name__", ""))
         _forget_reaped()
-        _children[pid] = _Child(None if caller.startswith(_SELF_REAPING) else self, _start_time(pid))
+        _children[pid] = _Child(None if caller.startswith(_SELF_REAPING) else self, _start_time(pid),
+                                by_asyncio=caller.startswith("asyncio."))
         if threading.get_ident() == workset.loop_thread:
             workset.process_started(pid, command)  # now: a post could arrive after the verdict
         else:
@@ -89,6 +93,17 @@ def kill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def ended(pid: int) -> str | None:
+    """'exited' or 'exited, not reaped yet' once the child is gone for its owner; None while it runs."""
+    now = state(pid)
+    if now == "running":
+        return None
+    child = _children.get(pid)
+    if now == "exited" and child is not None and child.by_asyncio:
+        return None  # asyncio's watcher is about to reap it and tell the loop: wait for that
+    return "exited, not reaped yet" if now == "exited" else "exited"
 
 
 def reap(pid: int) -> None:

@@ -252,13 +252,13 @@ class WorkSet:
 
     def poll(self) -> None:
         """On the watchdog thread: notice child processes that ended."""
-        from ._processes import state
+        from ._processes import ended
 
         for work in list(self.works):
             if work.kind == "process" and work.ended_at is None and work.outcome is None:
-                now_state = state(int(work.task))  # type: ignore[call-overload]
-                if now_state != "running":
-                    work.outcome = "exited, not reaped yet" if now_state == "exited" else "exited"
+                outcome = ended(int(work.task))  # type: ignore[call-overload]
+                if outcome is not None:
+                    work.outcome = outcome
                     post_quietly(self.post, functools.partial(self.ended, work, "", at=self.thread_now()))
 
     def kill_processes(self) -> None:

@@ -29,6 +29,11 @@ async def _read_body(receive: Receive) -> None:
             return
 
 
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 async def swallows_cancellation(scope: Scope, receive: Receive, send: Send) -> None:
     """Catches cancellation forever: `while True: try: await sleep(1) except CancelledError: pass`."""
     cancelled = anyio.get_cancelled_exc_class()
@@ -57,13 +62,13 @@ def _sleep_forever() -> None:
 async def starts_a_thread(scope: Scope, receive: Receive, send: Send) -> None:
     """Starts a plain non-daemon threading.Thread that outlives the request."""
     threading.Thread(target=_sleep_forever, name="hand-started").start()
-    await _read_body(receive)
+    await _until_disconnect(receive)
 
 
 async def starts_a_short_thread(scope: Scope, receive: Receive, send: Send) -> None:
     """Starts a plain thread whose work outlives the disconnect by 1 s, then ends."""
     threading.Thread(target=time.sleep, args=(1.0,), name="hand-started-short").start()
-    await _read_body(receive)
+    await _until_disconnect(receive)
 
 
 async def starts_a_child(scope: Scope, receive: Receive, send: Send) -> None:

@@ -118,5 +118,5 @@ async def test_many(disconnect, anyio_backend):
     result.assert_outcomes(passed=1)
     sections = [line for line in result.outlines if "Captured disconnect call" in line]
     assert len(sections) == FAILING_KEPT + LAST_KEPT + 1
-    result.stdout.fnmatch_lines([f"300 scenarios (15 failing): the reports of {300 - FAILING_KEPT - LAST_KEPT} are "
+    result.stdout.fnmatch_lines([f"300 scenarios (* failing): the reports of {300 - FAILING_KEPT - LAST_KEPT} are "
                                  f"left out; shown: the first {FAILING_KEPT} failing and the last {LAST_KEPT}"])

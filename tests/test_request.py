@@ -41,7 +41,7 @@ def test_json_bodies_and_chunks() -> None:
         ({"method": "GE T", "path": "/"}, ValueError, "method must be an HTTP method"),
         ({"method": "GET", "path": "report"}, ValueError, "path must start with '/'"),
         ({"method": "POST", "path": "/", "body": b"x", "json": {}}, ValueError, "either body= or json="),
-        ({"method": "POST", "path": "/", "body": [b"a", 1]}, TypeError, "body chunks must be bytes, not int"),
+        ({"method": "POST", "path": "/", "body": [b"a", 1]}, TypeError, "body= chunks must be bytes, not int 1"),
     ],
 )
 def test_bad_requests_say_what_is_wrong(kwargs: dict[str, object], error: type[Exception], message: str) -> None:

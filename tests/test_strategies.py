@@ -86,6 +86,7 @@ class Recorder:
                 break
         messages = [{"type": "http.response.start", "status": 200, "headers": []}]
         messages += [{"type": "http.response.body", "body": b"x", "more_body": True}] * 3
+        messages += [{"type": "http.response.body", "body": b""}]  # a whole response, as a server needs
         for message in messages:
             try:
                 await send(message)
