@@ -160,7 +160,7 @@ AUDIT = ("--disconnect-audit", "--disconnect-after=0.2", "--disconnect-tolerance
 
 @pytest.fixture
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio -p no:randomly")
     pytester.makepyfile(service=SERVICE, test_testclient=TESTCLIENT_SUITE, test_asgi=ASGI_SUITE)
     return pytester
 

@@ -60,7 +60,7 @@ async def test_short():
 
 def test_a_handler_that_never_looked_is_not_an_audit_that_passed(pytester: pytest.Pytester,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio -p no:randomly")
     pytester.makepyfile(service=SERVICE, test_suite=SUITE)
     result = pytester.runpytest("--disconnect-after=0.05", "-rs")
     result.assert_outcomes(skipped=2)

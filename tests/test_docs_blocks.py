@@ -33,7 +33,7 @@ def test_it(disconnect):
 
 @pytest.fixture
 def page(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-o asyncio_default_fixture_loop_scope=function")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-o asyncio_default_fixture_loop_scope=function -p no:randomly")
     pytester.makeconftest(CONFTEST)
     return pytester
 

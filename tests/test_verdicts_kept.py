@@ -82,7 +82,7 @@ async def test_slow(client):
 
 def test_a_failing_fixture_finalizer_does_not_lose_the_summary(service: pytest.Pytester,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio -p no:randomly")
     service.makepyfile(test_it='''
 import httpx
 import pytest
@@ -108,7 +108,7 @@ async def test_careful(broken_teardown):
 
 def test_a_finally_that_replaces_client_left_keeps_the_verdict(service: pytest.Pytester,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio -p no:randomly")
     service.makepyfile(test_it='''
 import httpx
 import pytest
@@ -146,7 +146,7 @@ async def test_slow():
 def test_a_finally_over_a_task_group_of_client_left_keeps_the_verdict(service: pytest.Pytester,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Seen in a real suite: the request in a task group, the test's finally asserting on what it expected."""
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio -p no:randomly")
     service.makepyfile(test_it='''
 import anyio
 import httpx
