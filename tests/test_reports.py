@@ -164,7 +164,7 @@ def test_json_report_and_baseline_of_an_audit(pytester: pytest.Pytester, monkeyp
     from .test_audit import SERVICE as AUDITED_SERVICE
     from .test_audit import SUITE
 
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio -p no:randomly")
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     pytester.makepyfile(service=AUDITED_SERVICE, test_suite=SUITE)
     audit = ("--disconnect-after=0.1", "--disconnect-tolerance=0.1", "--disconnect-report=audit.json",

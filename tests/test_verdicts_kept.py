@@ -173,7 +173,7 @@ async def test_careful():
 
 def test_a_request_whose_test_ended_first_is_named_not_lost(service: pytest.Pytester,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio -p no:randomly")
     service.makepyfile(test_it='''
 import httpx
 import pytest
