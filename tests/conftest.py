@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
@@ -26,9 +27,12 @@ def _runs_as_off_ci(request: pytest.FixtureRequest) -> None:
         for name in ("CI", "BUILD_NUMBER"):
             monkeypatch.delenv(name, raising=False)
         # Inner runs in file order, whatever the outer run does: with pytest-randomly installed
-        # they would be shuffled too, and their expected output is in file order. (A test that
-        # sets PYTEST_ADDOPTS itself adds -p no:randomly to it.)
+        # they would be shuffled too, and their expected output is in file order. The option is
+        # added to every inner run, so a test that sets PYTEST_ADDOPTS itself keeps it too.
         monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
+        pytester = request.getfixturevalue("pytester")
+        for name in ("runpytest_inprocess", "runpytest_subprocess", "inline_run"):
+            monkeypatch.setattr(pytester, name, functools.partial(getattr(pytester, name), "-p", "no:randomly"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
