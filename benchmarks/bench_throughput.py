@@ -316,7 +316,7 @@ def summary(results: dict[tuple[str, str], tuple[Series, Series]]) -> str:
         trio_ours = results["a", "trio"][0]
         parts.append(f"trivial Starlette: plugin {_rate(ours.median)}/s asyncio, "
                      f"{_rate(trio_ours.median)}/s trio = {ours.median / theirs.median:.2f}x httpx "
-                     f"(FACTS prototype: 22,600 / 17,300 = 2.6x)")
+                     f"(an early prototype: 22,600 / 17,300 scenarios/s, 2.6x)")
     if ("b", "asyncio") in results:
         ours, theirs = results["b", "asyncio"]
         parts.append(f"FastAPI {ours.median / theirs.median:.2f}x (prototype 1.9x)")

@@ -1,6 +1,6 @@
 """The bug catalogue: one small app for each known disconnect bug an ASGI test can reproduce.
 
-FACTS.md lists thirteen bugs users meet when a client leaves (B1-B13). Each one that can
+docs/how-it-works.md lists thirteen bugs users meet when a client leaves (B1-B13). Each one that can
 be reproduced in-process has an app here, named after its item (``b1_...``, ``b2_...``),
 with a docstring that says the bug and the real-world code it stands for. Where the fix
 is short, the fixed twin follows it, as in escapes.py. The apps are plain ASGI callables;

@@ -1,4 +1,4 @@
-"""Example tests for catalogue.py: each known disconnect bug (FACTS.md, B1-B13), caught, and its fix.
+"""Example tests for catalogue.py: each known disconnect bug (docs/how-it-works.md, B1-B13), caught, and its fix.
 
 Each test checks the plugin's verdict and the line of the report that explains it, under
 each server profile where they differ (the ``disconnect_server`` fixture runs a test once

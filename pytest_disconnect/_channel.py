@@ -1,6 +1,6 @@
 """The synthetic ASGI channel: scripted receive(), guarded send(), and the client leaving.
 
-Behaves like the real servers in FACTS.md: once the client has left, receive()
+Behaves like real servers (docs/how-it-works.md, 'Server behaviour'): once the client has left, receive()
 returns http.disconnect *without suspending*, on every call (Starlette's
 is_disconnected() only sees messages that arrive without a checkpoint), and
 send() is silent or raises ClientDisconnected, by server profile.

@@ -1,4 +1,4 @@
-"""How real servers behave once the client has left (see FACTS: 'What real servers do')."""
+"""How real servers behave once the client has left (docs/how-it-works.md, 'Server behaviour')."""
 
 from __future__ import annotations
 

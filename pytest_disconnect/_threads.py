@@ -1,5 +1,5 @@
 """Watching worker threads: cancellation never reaches them, so counting tasks alone passes
-handlers whose thread runs on (FACTS: 'Threads are where cancellation does not reach').
+handlers whose thread runs on (docs/how-it-works.md: cancellation never reaches a thread).
 
 Starlette's run_in_threadpool and FastAPI's sync endpoints look up
 ``anyio.to_thread.run_sync`` at call time, so wrapping that attribute while any

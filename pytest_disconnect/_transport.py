@@ -3,7 +3,7 @@ the app as ``http.disconnect``, never as a cancellation of the app.
 
 httpx's ASGITransport runs the app inside the caller's task: a client timeout is
 ignored, and cancelling the caller cancels the app directly, so a handler with no
-disconnect handling looks stopped (FACTS: B11). Here each request is a scenario
+disconnect handling looks stopped (the bug catalogue's B11). Here each request is a scenario
 driven in a background task; the caller only talks to it through the channel.
 """
 

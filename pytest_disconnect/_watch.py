@@ -2,7 +2,8 @@
 
 A ContextVar marks the scenario in the app runner's context; tasks inherit it,
 so the backend hooks (an asyncio task factory, a trio instrument) can attribute
-each new task without scanning. See FACTS: 'Observing the work stopped'.
+each new task without scanning (a scan of asyncio.all_tasks() saw none of 107
+short-lived tasks an anyio app started).
 """
 
 from __future__ import annotations

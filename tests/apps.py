@@ -157,7 +157,7 @@ class Resister:
                 time.sleep(0.001)  # keep a cancellation-swallowing spin from burning the core
 
 
-# --- Starlette apps: the patterns FACTS.md measured -------------------------------
+# --- Starlette apps: the patterns measured against real servers -------------------------------
 
 
 async def _poll_until_disconnected(request: Request) -> Response:

@@ -221,7 +221,7 @@ class TestStarlette:
         assert result.body == b"client left"
 
     async def test_base_http_middleware_hides_the_disconnect(self) -> None:
-        """True of real servers too (FACTS: B2): the poll spins to the end of the work."""
+        """True of real servers too (the bug catalogue's B2): the poll spins to the end of the work."""
         result = await disconnect().arun(apps.starlette_behind_middleware, "GET", "/poll",
                                          after=0.1, check=False)
         assert result.verdict == "kept-running"

@@ -1,4 +1,4 @@
-"""Server profiles (uvicorn, hypercorn, asgi-2.4) and the diagnostics for known bugs (FACTS: B3, B4, B9)."""
+"""Server profiles (uvicorn, hypercorn, asgi-2.4) and the diagnostics for known bugs (catalogue B3, B4, B9)."""
 
 from __future__ import annotations
 
