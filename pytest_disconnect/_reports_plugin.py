@@ -18,6 +18,7 @@ from ._baseline import UPDATE_FLAG, Baseline, BaselineError, fixed_message, know
 from ._baseline import load as load_baseline
 from ._routes import template
 from ._scenarios import WANTED_KEY, Scenario
+from ._stash import SETTINGS_KEY
 from ._summary import EndpointStats, add
 
 REPORT_FLAG = "--disconnect-report"
@@ -128,7 +129,6 @@ class Reports:
         if hasattr(self.config, "workerinput"):  # an xdist worker: the controller writes the reports
             return
         from . import _github, _json_report
-        from .plugin import SETTINGS_KEY
 
         settings = self.config.stash[SETTINGS_KEY].describe()
         baseline_state = self._baseline_state()

@@ -28,6 +28,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import final
 
+from pytest import UsageError
+
 from ._errors import SettingError
 from ._settings import OPTIONS
 
@@ -193,3 +195,9 @@ def _seconds(raw: str, error: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise SettingError(f"{error}: expected seconds > 0")
     return value
+
+
+def check_spec(spec: str) -> None:
+    module, colon, attribute = spec.partition(":")
+    if not colon or not module.strip() or not attribute.strip():
+        raise UsageError(f"--disconnect-sweep expects 'module:app', e.g. 'myproject.main:app', not {spec!r}")

@@ -21,6 +21,8 @@ import pytest
 from ._errors import HandlerKeptRunning
 from ._reports_plugin import ROUTE_PREFIX
 from ._routes import Route, list_routes
+from ._stash import SWEEP_CONFIG_KEY
+from ._sweep_config import check_spec
 
 if TYPE_CHECKING:
     from ._result import DisconnectResult
@@ -32,8 +34,6 @@ SWEEP_ARG = "disconnect_sweep_endpoint"
 
 def load_app(spec: str, rootpath: Path) -> object:
     """'package.module:attribute' (a dotted attribute, or a factory call 'module:create_app()')."""
-    from ._sweep_options import check_spec
-
     check_spec(spec)
     module_name, _, attribute = spec.partition(":")
     for folder in (os.getcwd(), str(rootpath)):  # as uvicorn finds 'main:app' in the current folder
@@ -162,8 +162,6 @@ def _relative(where: str | None, root: Path) -> str | None:
 
 
 def _config(config: pytest.Config) -> SweepConfig:
-    from ._sweep_options import SWEEP_CONFIG_KEY
-
     return config.stash[SWEEP_CONFIG_KEY]
 
 

@@ -12,7 +12,8 @@ import pytest
 from . import _current, _reports_plugin, _sweep_options
 from ._errors import SettingError
 from ._servers import PROFILES
-from ._settings import MARKER_HELP, MARKER_NAME, OPTIONS, Settings, Source, resolve_config
+from ._settings import MARKER_HELP, MARKER_NAME, OPTIONS, Source, resolve_config
+from ._stash import SETTINGS_KEY
 from ._summary import EndpointStats, add, summary_lines, worth_showing
 
 if TYPE_CHECKING:
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from ._types import ASGIApp
 
 FIXTURE_NAME = "disconnect"
-SETTINGS_KEY = pytest.StashKey[Settings]()
 SHARED_KEY = pytest.StashKey["Disconnect"]()
 #: Whether this session holds a lease on the --disconnect-audit patch.
 AUDIT_KEY = pytest.StashKey[bool]()

@@ -1,0 +1,16 @@
+"""Per-run state in ``config.stash``: the keys live here so that plugin.py and the modules
+it wires (reports, sweep) share them without importing each other."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    pass
+
+#: The run-wide settings (defaults, ini, CLI), resolved once at configure time.
+SETTINGS_KEY = pytest.StashKey["Settings"]()
+#: The sweep's per-route rules and budgets from the ini file.
+SWEEP_CONFIG_KEY = pytest.StashKey["SweepConfig"]()
