@@ -3,14 +3,12 @@ it wires (reports, sweep) share them without importing each other."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pytest
 
-if TYPE_CHECKING:
-    pass
+from ._settings import Settings
+from ._sweep_config import SweepConfig
 
 #: The run-wide settings (defaults, ini, CLI), resolved once at configure time.
-SETTINGS_KEY = pytest.StashKey["Settings"]()
+SETTINGS_KEY = pytest.StashKey[Settings]()
 #: The sweep's per-route rules and budgets from the ini file.
-SWEEP_CONFIG_KEY = pytest.StashKey["SweepConfig"]()
+SWEEP_CONFIG_KEY = pytest.StashKey[SweepConfig]()
