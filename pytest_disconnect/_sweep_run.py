@@ -75,18 +75,13 @@ def sweep_endpoint(app: ASGIApp, route: Route, method: str, plan: RoutePlan, set
         requests = requests_for(route, method, path=plan.path)
     except NotGenerated as exc:
         _skip(f"{method} {route.path}: {exc}")
-    # One Disconnect for the route, closed at its end: the app's lifespan starts once and shuts down.
-    disconnect = Disconnect(settings)
-    try:
-        return _search(app, disconnect, requests, plan, record, f"{method} {route.path}")
-    finally:
-        disconnect.close()
+    return _search(app, settings, requests, plan, record, f"{method} {route.path}")
 
 
-def _search(app: ASGIApp, disconnect: Disconnect, requests: st.SearchStrategy[SweepRequest], plan: RoutePlan,
+def _search(app: ASGIApp, settings: Settings, requests: st.SearchStrategy[SweepRequest], plan: RoutePlan,
             record: Callable[[DisconnectResult], None] | None, endpoint: str) -> Found:
     __tracebackhide__ = True
-    request, span, rate = _valid_request(app, disconnect, requests, plan, endpoint)
+    request, span, rate = _valid_request(app, settings, requests, plan, endpoint)
     deadline = time.monotonic() + plan.budget.seconds
     resolution = max(0.01, round(span / 20, 2))
     examples = 0
@@ -106,7 +101,7 @@ def _search(app: ASGIApp, disconnect: Disconnect, requests: st.SearchStrategy[Sw
         if time.monotonic() + cost > deadline and not failing:
             reject()
         examples += 1
-        result = _send(disconnect, app, request, plan, moment)
+        result = _send(settings, app, request, plan, moment)
         if result.verdict == "not-disconnected":
             reject()  # the app never reached this moment within the watch: it tells nothing
         if record is not None:
@@ -129,18 +124,24 @@ def _search(app: ASGIApp, disconnect: Disconnect, requests: st.SearchStrategy[Sw
     return Found(request, examples, None, span)
 
 
-def _send(disconnect: Disconnect, app: ASGIApp, request: SweepRequest, plan: RoutePlan,
+def _send(settings: Settings, app: ASGIApp, request: SweepRequest, plan: RoutePlan,
           moment: Trigger) -> DisconnectResult:
     body = b"null" if request.has_json and request.json is None else b""
     headers = list(request.headers)
     if body:
         headers.append(("content-type", "application/json"))
-    disconnect.settings = apply(disconnect.settings, SEARCH_SOURCE, {"after": moment})
-    return disconnect.run(app, request.method, request.path, json=request.json, body=body,
-                          headers=headers or None, allow=plan.allow, check=False)
+    # A fresh Disconnect, and so a fresh lifespan, per scenario: what one example left in the
+    # app's state (a cache the probe warmed) must not hide the work from the next, and a
+    # shrunk example must replay as it first ran.
+    disconnect = Disconnect(apply(settings, SEARCH_SOURCE, {"after": moment}))
+    try:
+        return disconnect.run(app, request.method, request.path, json=request.json, body=body,
+                              headers=headers or None, allow=plan.allow, check=False)
+    finally:
+        disconnect.close()
 
 
-def _valid_request(app: ASGIApp, disconnect: Disconnect, requests: st.SearchStrategy[SweepRequest],
+def _valid_request(app: ASGIApp, settings: Settings, requests: st.SearchStrategy[SweepRequest],
                    plan: RoutePlan, endpoint: str) -> tuple[SweepRequest, float, float]:
     """The simplest request the app answers below 400 when nobody leaves, how long it took (seconds on
     the scenario's clock), and what a second of it cost in real time (near 0 on the virtual clock)."""
@@ -159,7 +160,7 @@ def _valid_request(app: ASGIApp, disconnect: Disconnect, requests: st.SearchStra
     def sent_and_answered(request: SweepRequest) -> bool:
         began = time.monotonic()
         try:
-            result = _send(disconnect, app, request, plan, Trigger.never())
+            result = _send(settings, app, request, plan, Trigger.never())
         except Exception as exc:  # the app raised: not a request it accepts
             _note(seen, f"{request.describe()} -> raised {type(exc).__name__}")
             return False

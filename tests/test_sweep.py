@@ -420,3 +420,43 @@ def test_an_untyped_path_parameter_gets_a_word(service: pytest.Pytester) -> None
 
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["GET /items/{item_id}: * moments tried with GET /items/0, every one stopped *"])
+
+
+# The lifespan makes a cache; the careless handler fills it from a slow upstream.
+CACHED = '''
+from contextlib import asynccontextmanager
+
+import anyio
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+
+@asynccontextmanager
+async def lifespan(app):
+    yield {"cache": {}}
+
+
+async def careless(request):
+    cache = request.state.cache
+    if "price" not in cache:
+        await anyio.sleep(2)  # the slow upstream
+        cache["price"] = "42"
+    return PlainTextResponse(cache["price"])
+
+
+app = Starlette(routes=[Route("/price", careless)], lifespan=lifespan)
+'''
+
+
+def test_each_scenario_gets_a_fresh_lifespan(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    # With one lifespan for the route, the probe's request warmed the cache and every searched
+    # moment answered from it: the careless handler passed.
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio -p no:randomly")
+    pytester.makepyfile(cached=CACHED)
+
+    result = pytester.runpytest("--disconnect-sweep=cached:app")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["GET /price kept running 2.00 s after http.disconnect (tolerance 1.00 s) [virtual clock]"])
