@@ -108,7 +108,16 @@ def library_cases() -> list[Case]:
 
 
 def run_case(case: Case, profile: str, close: str) -> Row:
+    # A Disconnect made by hand runs the app's lifespan (Litestar's starts an event emitter):
+    # close() shuts it down, as the fixture does after each test.
     disconnect = Disconnect()
+    try:
+        return _run_case(disconnect, case, profile, close)
+    finally:
+        disconnect.close()
+
+
+def _run_case(disconnect: Disconnect, case: Case, profile: str, close: str) -> Row:
     options = {"check": False, "server": profile, **case.options}
     in_process = disconnect.run(case.app, case.method, case.path, **options)
     if profile not in LIVE_SERVERS:
