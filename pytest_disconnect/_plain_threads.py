@@ -15,7 +15,7 @@ import threading
 import weakref
 from collections.abc import Callable
 
-from ._watch import Work, WorkSet, _callable_name, current_workset, post_quietly
+from ._watch import Work, WorkSet, callable_name, current_workset, post_quietly
 
 _original_start = threading.Thread.start
 #: Modules whose threads are pools serving many calls: their calls are watched instead.
@@ -60,7 +60,7 @@ def _watch(workset: WorkSet, thread: threading.Thread) -> None:
     target: object = getattr(thread, "_target", None)
     name = thread.name
     if name.startswith("Thread-") and target is not None:  # a default name: say what it runs
-        name = _callable_name(target)
+        name = callable_name(target)
     on_loop = threading.get_ident() == workset.loop_thread
     work = Work(None, None, name, "thread", workset.now() if on_loop else workset.thread_now())
     if on_loop:
@@ -71,15 +71,6 @@ def _watch(workset: WorkSet, thread: threading.Thread) -> None:
     run: Callable[[], None] = thread.run
 
     def watched_run() -> None:
-        work.thread_ident = threading.get_ident()
-        outcome = "returned"
-        try:
-            run()
-        except BaseException as exc:
-            outcome = f"raised {type(exc).__name__}"
-            raise
-        finally:
-            ended = workset.thread_now()
-            post_quietly(workset.post, lambda: workset.ended(work, outcome, at=ended))
+        workset.run_as(work, run)
 
     thread.run = watched_run  # type: ignore[method-assign]

@@ -288,7 +288,7 @@ class WorkSet:
         Also returns ``never_started``, to call (on the loop) once the caller stopped
         waiting: a call cancelled before its thread began must not count as running.
         """
-        work = self.started(None, None, _callable_name(func), "thread")
+        work = self.started(None, None, callable_name(func), "thread")
         work.owner = self.owner_of_current_task()
         began = threading.Event()
         # Until the caller has its result, real work is in flight: the thread's end is posted
@@ -302,18 +302,22 @@ class WorkSet:
 
         def in_thread(*args: object, **kwargs: object) -> T:
             began.set()
-            work.thread_ident = threading.get_ident()
-            outcome = "returned"
-            try:
-                return func(*args, **kwargs)
-            except BaseException as exc:
-                outcome = f"raised {type(exc).__name__}"
-                raise
-            finally:
-                ended = self.thread_now()
-                post_quietly(self.post, lambda: self.ended(work, outcome, at=ended))
+            return self.run_as(work, lambda: func(*args, **kwargs))
 
         return in_thread, never_started
+
+    def run_as(self, work: Work, call: Callable[[], T]) -> T:
+        """Run ``call()`` in the current (worker) thread as ``work``; post its end and outcome."""
+        work.thread_ident = threading.get_ident()
+        outcome = "returned"
+        try:
+            return call()
+        except BaseException as exc:
+            outcome = f"raised {type(exc).__name__}"
+            raise
+        finally:
+            ended = self.thread_now()
+            post_quietly(self.post, lambda: self.ended(work, outcome, at=ended))
 
 
 def _stack_names(work: Work) -> set[str]:
@@ -351,7 +355,7 @@ def _current_task() -> object:
     return None
 
 
-def _callable_name(func: object) -> str:
+def callable_name(func: object) -> str:
     inner = getattr(func, "func", func)  # functools.partial, as run_in_threadpool makes
     if getattr(inner, "__qualname__", "") == "Context.run":  # asyncio.to_thread's partial(ctx.run, f)
         inner = getattr(func, "args", (inner,))[0]
