@@ -9,6 +9,7 @@ import sniffio
 
 from ._driver import CANCEL_GRACE, check_app, drive
 from ._errors import HandlerKeptRunning, IncompleteResponse, NotAnASGIApp
+from ._kept_results import Results
 from ._lifespan_hosts import Lifespans
 from ._report import failure_message
 from ._request import BodyArg, HeadersArg, Request
@@ -33,8 +34,9 @@ class Disconnect:
     def __init__(self, settings: Settings | None = None, *,
                  on_result: Callable[[DisconnectResult], None] | None = None) -> None:
         self.settings = settings if settings is not None else Settings()
-        #: Every result this fixture produced, in order.
-        self.results: list[DisconnectResult] = []
+        #: This test's results, in order: every one, or in a long loop the first failing ones
+        #: and the last ones (``results.total`` counts them all; see _kept_results).
+        self.results = Results()
         self._on_result = on_result
         self._lifespans = Lifespans()
 
@@ -126,7 +128,7 @@ class Disconnect:
     def _bind(self, settings: Settings, on_result: Callable[[DisconnectResult], None] | None) -> None:
         """Point the plugin's shared object at the next test (called at each test's setup)."""
         self.settings = settings
-        self.results = []
+        self.results = Results()
         self._on_result = on_result
 
     def _prepare(self, app: ASGIApp, method: str, path: str, where: str, *,

@@ -27,6 +27,7 @@ from ._clients import PortalFactory, async_stream, library_of, new_portal, sync_
 from ._driver import check_app, drive
 from ._errors import ClientLeft, NotAnASGIApp
 from ._fixture import _extras, judge
+from ._kept_results import Results
 from ._report import headline
 from ._request import Request
 from ._result import DisconnectResult, Entry
@@ -72,8 +73,9 @@ class DisconnectTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
         self.root_path = root_path
         self.client = client
         self.check = check
-        #: Every request's result, in the order their verdicts came.
-        self.results: list[DisconnectResult] = []
+        #: The requests' results, in the order their verdicts came: every one, or in a long loop the
+        #: first failing ones and the last ones (``results.total`` counts them all; see _kept_results).
+        self.results = Results()
         self._overrides = {"after": after, "tolerance": tolerance, "patience": patience, "server": server,
                            "clock": clock, "live": live}
         apply(Settings(), _SOURCE, self._overrides)  # a bad value fails here, naming the argument
