@@ -46,3 +46,8 @@ def eager_factory(constructor: TaskConstructor) -> Callable[..., asyncio.Task[An
     create: Callable[[TaskConstructor], Callable[..., asyncio.Task[Any]]] = (
         asyncio.create_eager_task_factory)  # type: ignore[attr-defined,unused-ignore]
     return create(constructor)
+
+
+# Another reach-in lives in a module of its own, with the versions it was checked on and what
+# happens where it is missing: _loop_interrupt (a SIGURG handler and PyThreadState_SetAsyncExc,
+# to end app code that blocks its event loop for good).

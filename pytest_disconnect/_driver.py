@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 import sniffio
 
-from . import _heavy, _plain_threads, _processes, _threads
+from . import _heavy, _loop_interrupt, _plain_threads, _processes, _threads
 from ._abandon import AbandonableCall, Abandoned
 from ._channel import Channel
 from ._errors import LiveSetupError, NotAnASGIApp
@@ -37,6 +37,18 @@ from ._wrong_route import handler_matched
 
 #: Seconds the harness waits for cancelled work to end before naming it as left behind.
 CANCEL_GRACE = 1.0
+#: Seconds past the longest a scenario takes on a responsive loop before a loop still blocked
+#: is interrupted (see _loop_interrupt).
+INTERRUPT_GRACE = 1.0
+
+
+def interrupt_after(settings: Settings, trigger: Trigger) -> float:
+    """Real seconds from a scenario's start after which its loop, if blocked, is interrupted:
+    the longest the scenario takes on a responsive loop, plus a grace. Never for a client that
+    decides by itself when to leave (a transport's): it may wait as long as it likes."""
+    if trigger.kind == "client":
+        return math.inf
+    return (trigger.seconds or 0.0) + 2 * settings.watch_limit + CANCEL_GRACE + INTERRUPT_GRACE
 
 
 #: Signatures already found callable as app(scope, receive, send), by code object or
@@ -191,6 +203,7 @@ class _AppRunner:
 
 def restore_patches() -> None:
     """Undo the run-wide wrappers."""
+    _loop_interrupt.uninstall()
     _threads.uninstall()
     _plain_threads.uninstall()
     _processes.uninstall()
@@ -334,7 +347,8 @@ async def _drive(app: ASGIApp, request: Request, settings: Settings, backend: st
         timeline.add(block.start, "loop", f"event loop blocked for {block.end - block.start:.2f} s"
                      + (f" at {block.where}" if block.where else ""))
 
-    watch = Watch(post, workset.real_now, on_block, workset.poll)
+    watch = Watch(post, workset.real_now, on_block, workset.poll,
+                  interrupt_at=workset.real_now() + interrupt_after(settings, trigger))
     limit = settings.watch_limit
     cancelled_at: float | None = None
     not_disconnected = False

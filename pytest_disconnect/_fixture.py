@@ -14,14 +14,16 @@ from ._lifespan_hosts import Lifespans
 from ._report import failure_message
 from ._request import BodyArg, HeadersArg, Request
 from ._result import DisconnectResult
-from ._runner import SHUTDOWN_GRACE, Backend, run_in_loop_thread
+from ._runner import SHUTDOWN_GRACE, Backend, loop_interrupted, run_in_loop_thread
 from ._settings import Settings, Source, apply
 from ._trigger import Trigger
 from ._types import ASGIApp
 from ._wrong_route import check_route
 
-#: Extra seconds a sync run() waits for the loop thread beyond the longest possible scenario.
-_WAIT_SLACK = 2.0
+#: Extra seconds a sync run() waits for the loop thread beyond the longest possible scenario: a
+#: loop blocked in Python code is interrupted at that time (INTERRUPT_GRACE), and the scenario
+#: then gets up to two CANCEL_GRACE seconds to end its work, so run() gets its verdict.
+_WAIT_SLACK = 3.0
 
 
 class Disconnect:
@@ -154,6 +156,9 @@ class Disconnect:
 def judge(result: DisconnectResult, check: bool) -> DisconnectResult:
     """Raise what the test must see (app errors, protocol violations, a failed verdict)."""
     __tracebackhide__ = True
+    interrupted = next((block for block in result.blocks if block.interrupted), None)
+    if interrupted is not None:  # whatever check= says, as run() raises it for a loop it gave up on
+        raise loop_interrupted(f"{result.method} {result.path}", interrupted)
     error = result.app_error
     if error is not None and isinstance(error, (NotAnASGIApp, KeyboardInterrupt, SystemExit)):
         raise error

@@ -65,6 +65,20 @@ def innermost_app_frame(frame: FrameType) -> FrameType:
     return frame
 
 
+def outermost_app_frame(frame: FrameType) -> FrameType:
+    """The frame the app's code was entered by, on a thread's stack: from the innermost app frame
+    outwards, the last one before the first that is not app code (the framework that called it).
+
+    A busy loop calling functions makes new inner frames all the time; this one stays put.
+    """
+    inner = innermost_app_frame(frame)
+    if not is_app_code(inner.f_code.co_filename):
+        return inner
+    while inner.f_back is not None and is_app_code(inner.f_back.f_code.co_filename):
+        inner = inner.f_back
+    return inner
+
+
 def is_app_code(filename: str) -> bool:
     """Not the stdlib, not an installed package, not event-loop or harness plumbing."""
     return not (filename.startswith((_STDLIB, sys.prefix, sys.base_prefix, "<")) or _is_plumbing(filename))

@@ -85,6 +85,9 @@ class Block:
     end: float
     #: The app frame the loop thread was in meanwhile, e.g. 'app.py:12 in report -> time.sleep(3)'.
     where: str | None
+    #: Past the scenario's longest time the harness interrupted it: how ('signal', 'async-exc'),
+    #: or 'impossible' where it could not; None for a block that ended by itself in time.
+    interrupted: str | None = None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Literal, TypeVar
 
 from ._errors import EventLoopBlocked
 from ._frames import describe_frame, innermost_app_frame
+from ._result import Block
 
 T = TypeVar("T")
 Backend = Literal["asyncio", "trio"]
@@ -73,6 +74,24 @@ def loop_blocked(thread: threading.Thread, bound: float, target: str) -> EventLo
         f"{target}: the event loop stopped answering for {bound:.2f} s, so no verdict could "
         f"be reached; the app blocks it (time.sleep(), CPU work or blocking I/O in async "
         f"code) at:\n    {where}\n  The loop thread was left running."
+    )
+
+
+def loop_interrupted(target: str, block: Block) -> EventLoopBlocked:
+    """The error for a loop the watchdog found blocked past the scenario's longest time."""
+    where = block.where or "(unknown)"
+    if block.interrupted == "impossible":
+        outcome = ("It could not be interrupted (a C call that ignores signals, or on this Python "
+                   "and platform), so the test waited until it returned. Under arun() such a call "
+                   "hangs the test; use disconnect.run(), which gives up on its loop thread.")
+    else:
+        outcome = ("The harness interrupted it there (raised LoopInterrupted) once the scenario had "
+                   "run past its longest time; a call that ignores signals cannot be interrupted, "
+                   "and under arun() hangs the test: use disconnect.run() for such an app.")
+    return EventLoopBlocked(
+        f"{target}: the event loop stopped answering for {block.end - block.start:.2f} s, so no verdict "
+        f"could be reached; the app blocks it (time.sleep(), CPU work or blocking I/O in async code) "
+        f"at:\n    {where}\n  {outcome}"
     )
 
 

@@ -5,17 +5,22 @@ time.sleep(), no timer of the loop's runs. So one daemon thread, shared by all
 scenarios, posts a heartbeat to each watched loop every few milliseconds; a beat
 that runs late means the loop was blocked from when it was posted until it ran,
 and while it is late the thread samples the loop thread's stack to say where.
-The same thread polls the child processes a scenario started (see _processes).
+The same thread polls the child processes a scenario started (see _processes), and
+interrupts a loop still blocked once the scenario has run past the longest it can take
+(see _loop_interrupt), so a blocked loop cannot hang the test.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
 from collections.abc import Callable
+from types import FrameType
 
-from ._frames import describe_frame, innermost_app_frame
+from . import _loop_interrupt
+from ._frames import describe_frame, innermost_app_frame, outermost_app_frame
 from ._result import Block
 
 #: How often the watchdog looks, in seconds.
@@ -30,7 +35,8 @@ class Watch:
     """One scenario's loop, as the watchdog sees it."""
 
     def __init__(self, post: Callable[[Callable[[], None]], None], real_now: Callable[[], float],
-                 on_block: Callable[[Block], None], poll: Callable[[], None]) -> None:
+                 on_block: Callable[[Block], None], poll: Callable[[], None],
+                 interrupt_at: float = math.inf) -> None:
         self.post = post
         self.real_now = real_now
         self.on_block = on_block
@@ -39,6 +45,12 @@ class Watch:
         self.pending_since: float | None = None
         self.where: str | None = None
         self.closed = False
+        #: On the real clock: a loop still blocked from here on is interrupted (see _loop_interrupt).
+        self.interrupt_at = interrupt_at
+        #: How the current block was interrupted ('signal', 'async-exc'), 'impossible', or None.
+        self.interrupted: str | None = None
+        self._stuck_in: FrameType | None = None
+        _loop_interrupt.prepare()
 
     def tick(self) -> None:
         """On the watchdog thread."""
@@ -50,10 +62,31 @@ class Watch:
                 self.post(self._beat)
             except RuntimeError:  # the loop closed under us
                 self.closed = True
-        elif now - self.pending_since >= BLOCK_NOTICE and self.where is None:
+        elif now - self.pending_since >= BLOCK_NOTICE and (self.where is None or now >= self.interrupt_at):
             frame = sys._current_frames().get(self.loop_thread)
-            if frame is not None:
+            if frame is not None and self.where is None:
                 self.where = describe_frame(innermost_app_frame(frame))
+            if now >= self.interrupt_at:
+                self._interrupt(frame)
+
+    def _interrupt(self, frame: FrameType | None) -> None:
+        """On the watchdog thread: end the code that has blocked the loop past ``interrupt_at``.
+
+        Only code seen running in the same app frame at two looks in a row: the loop has not
+        moved, so the exception lands in the app, not in the loop's own machinery.
+        """
+        anchor = outermost_app_frame(frame) if frame is not None else None
+        stuck, self._stuck_in = anchor is not None and anchor is self._stuck_in, anchor
+        if not stuck or anchor is None:
+            return
+        how = _loop_interrupt.interrupt(self.loop_thread, anchor, self._still_blocked)
+        if self.interrupted is None or how is not None:
+            self.interrupted = how or "impossible"
+
+    def _still_blocked(self) -> bool:
+        """On the loop thread (in the signal handler)."""
+        since = self.pending_since
+        return since is not None and self.real_now() - since >= BLOCK_NOTICE
 
     def flush(self) -> None:
         """On the loop thread, at the scenario's end: a beat still pending counts now.
@@ -69,9 +102,10 @@ class Watch:
         """On the loop thread: the loop answered."""
         posted, now = self.pending_since, self.real_now()
         where, self.where = self.where, None
+        interrupted, self.interrupted, self._stuck_in = self.interrupted, None, None
         self.pending_since = None
         if posted is not None and now - posted >= BLOCK_NOTICE and not self.closed:
-            self.on_block(Block(posted, now, where))
+            self.on_block(Block(posted, now, where, interrupted))
 
 
 class _Watchdog:

@@ -50,6 +50,17 @@ async def receive_loop(scope: Scope, receive: Receive, send: Send) -> None:
         await receive()
 
 
+async def blocks_loop_busy(scope: Scope, receive: Receive, send: Send) -> None:
+    """An async handler that never yields: a pure-Python busy loop holds its event loop for good."""
+    while True:
+        pass
+
+
+async def blocks_loop_sleeping(scope: Scope, receive: Receive, send: Send) -> None:
+    """An async handler that calls time.sleep(): a C call holds its event loop for good."""
+    time.sleep(FOREVER)
+
+
 async def thread_sleeps_forever(scope: Scope, receive: Receive, send: Send) -> None:
     """Waits for a worker thread that never returns (abandon_on_cancel=False: cancellation waits too)."""
     await anyio.to_thread.run_sync(time.sleep, FOREVER)
@@ -104,3 +115,4 @@ async def str_body(scope: Scope, receive: Receive, send: Send) -> None:
 async def str_header(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": [("content-type", "text/plain")]})
     await send({"type": "http.response.body", "body": b""})
+
