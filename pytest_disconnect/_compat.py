@@ -48,6 +48,7 @@ def eager_factory(constructor: TaskConstructor) -> Callable[..., asyncio.Task[An
     return create(constructor)
 
 
-# Another reach-in lives in a module of its own, with the versions it was checked on and what
-# happens where it is missing: _loop_interrupt (a SIGURG handler and PyThreadState_SetAsyncExc,
-# to end app code that blocks its event loop for good).
+# Two more reach-ins live in modules of their own, each with the versions it was checked on and
+# what happens where it is missing: _loop_interrupt (a SIGURG handler and PyThreadState_SetAsyncExc,
+# to end app code that blocks its event loop for good) and _close_tasks (closing a suspended
+# asyncio task's coroutine from outside it, for a task that swallows cancellation).

@@ -22,6 +22,7 @@ import sniffio
 from . import _heavy, _loop_interrupt, _plain_threads, _processes, _threads
 from ._abandon import AbandonableCall, Abandoned
 from ._channel import Channel
+from ._close_tasks import close_stray_tasks
 from ._errors import LiveSetupError, NotAnASGIApp
 from ._live import STOP_GRACE, LiveChannel, LiveRun, LiveServer
 from ._request import Request
@@ -504,6 +505,8 @@ async def _give_up(runner: _AppRunner, workset: WorkSet, waker: _Waker, hooks: M
     loop nor run()'s loop thread is held by it. The verdict is already a failure.
     """
     workset.abandonment.abandon()
+    for line in close_stray_tasks(workset.running()):  # asyncio tasks that swallow cancellation
+        runner.timeline.add(workset.now(), "harness", line)
     if runner.returned_at is None and runner.call is not None:
         runner.call.abandon()
         hooks.poke(workset.works[0].task)  # a task parked on a future takes its next step now

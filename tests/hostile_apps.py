@@ -116,3 +116,23 @@ async def str_header(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": [("content-type", "text/plain")]})
     await send({"type": "http.response.body", "body": b""})
 
+
+async def _swallows_cancellation_forever() -> None:
+    cancelled = anyio.get_cancelled_exc_class()
+    while True:
+        try:
+            await anyio.sleep(1)
+        except cancelled:
+            pass
+
+
+async def spawns_a_stubborn_task(scope: Scope, receive: Receive, send: Send) -> None:
+    """asyncio: spawns a task outside any task group that swallows cancellation forever."""
+    import asyncio
+
+    STUBBORN.add(asyncio.get_running_loop().create_task(_swallows_cancellation_forever()))
+    await _until_disconnect(receive)
+
+
+#: asyncio keeps only weak references to tasks: the app keeps its own, as apps must.
+STUBBORN: set[object] = set()

@@ -96,8 +96,10 @@ APPS = {"swallows_cancellation": "HandlerKeptRunning", "receive_loop": "HandlerK
         "starts_a_child": "HandlerKeptRunning",
         # The loop never answers: interrupted past the scenario's longest time (arun(), and run()'s
         # busy loop), or given up on (run()'s time.sleep(): its thread sleeps on, using no CPU).
-        "blocks_loop_busy": "EventLoopBlocked", "blocks_loop_sleeping": "EventLoopBlocked"}
-ASYNCIO_ONLY: set[str] = set()
+        "blocks_loop_busy": "EventLoopBlocked", "blocks_loop_sleeping": "EventLoopBlocked",
+        # asyncio only: its create_task() starts a task outside any task group (closed at the end).
+        "spawns_a_stubborn_task": "HandlerKeptRunning"}
+ASYNCIO_ONLY = {"spawns_a_stubborn_task"}
 
 
 @pytest.mark.parametrize("app", APPS)
@@ -114,6 +116,10 @@ def test_a_hostile_app_fails_every_scenario_and_leaves_nothing_behind(pytester: 
     assert len(failures) == scenarios and all(APPS[app] in line for line in failures), failures
     if APPS[app] == "EventLoopBlocked":  # each names the app's line that blocks the loop
         assert result.stdout.str().count("hostile_apps.py:") >= scenarios and f"in {app} ->" in result.stdout.str()
+    if app == "spawns_a_stubborn_task":  # named, with where it was, and closed
+        result.stdout.fnmatch_lines(["*task _swallows_cancellation_forever: hostile_apps.py:* in "
+                                     "_swallows_cancellation_forever -> await anyio.sleep(1)*"])
+        assert result.stdout.str().count("harness closed task _swallows_cancellation_forever") == scenarios
 
 
 INTERRUPTED = '''
