@@ -134,5 +134,21 @@ async def spawns_a_stubborn_task(scope: Scope, receive: Receive, send: Send) -> 
     await _until_disconnect(receive)
 
 
+async def _swallows_everything_forever() -> None:
+    while True:
+        try:
+            await anyio.sleep(1)
+        except BaseException:  # cancellation and GeneratorExit alike
+            pass
+
+
+async def spawns_an_unclosable_task(scope: Scope, receive: Receive, send: Send) -> None:
+    """asyncio: spawns a task outside any task group that catches GeneratorExit too."""
+    import asyncio
+
+    STUBBORN.add(asyncio.get_running_loop().create_task(_swallows_everything_forever()))
+    await _until_disconnect(receive)
+
+
 #: asyncio keeps only weak references to tasks: the app keeps its own, as apps must.
 STUBBORN: set[object] = set()

@@ -98,8 +98,8 @@ APPS = {"swallows_cancellation": "HandlerKeptRunning", "receive_loop": "HandlerK
         # busy loop), or given up on (run()'s time.sleep(): its thread sleeps on, using no CPU).
         "blocks_loop_busy": "EventLoopBlocked", "blocks_loop_sleeping": "EventLoopBlocked",
         # asyncio only: its create_task() starts a task outside any task group (closed at the end).
-        "spawns_a_stubborn_task": "HandlerKeptRunning"}
-ASYNCIO_ONLY = {"spawns_a_stubborn_task"}
+        "spawns_a_stubborn_task": "HandlerKeptRunning", "spawns_an_unclosable_task": "HandlerKeptRunning"}
+ASYNCIO_ONLY = {"spawns_a_stubborn_task", "spawns_an_unclosable_task"}
 
 
 @pytest.mark.parametrize("app", APPS)
@@ -120,6 +120,8 @@ def test_a_hostile_app_fails_every_scenario_and_leaves_nothing_behind(pytester: 
         result.stdout.fnmatch_lines(["*task _swallows_cancellation_forever: hostile_apps.py:* in "
                                      "_swallows_cancellation_forever -> await anyio.sleep(1)*"])
         assert result.stdout.str().count("harness closed task _swallows_cancellation_forever") == scenarios
+    if app == "spawns_an_unclosable_task":  # parked: neither the loop's shutdown nor pytest's exit waits
+        assert result.stdout.str().count("harness could not close task _swallows_everything_forever") == scenarios
 
 
 INTERRUPTED = '''
