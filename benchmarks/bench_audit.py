@@ -28,7 +28,7 @@ import httpx
 from bench_throughput import fastapi_app, starlette_app  # the same apps as the throughput benchmark
 from starlette.testclient import TestClient
 
-from pytest_disconnect._audit import LEASE
+from pytest_disconnect._fronts.audit import LEASE
 
 Batch = Callable[[int], None]
 OK = (b"ok", b'{"ok":true}')

@@ -23,11 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "audit
 import app as sample
 import shop
 
-from pytest_disconnect._routes import list_routes
+from pytest_disconnect._asgi.routes import list_routes
 from pytest_disconnect._settings import Settings, Source, apply
-from pytest_disconnect._sweep_config import RoutePlan
-from pytest_disconnect._sweep_items import endpoints
-from pytest_disconnect._sweep_run import route_settings, sweep_endpoint
+from pytest_disconnect._sweep.config import RoutePlan
+from pytest_disconnect._sweep.items import endpoints
+from pytest_disconnect._sweep.run import route_settings, sweep_endpoint
 
 
 def sweep(app: object, clock: str) -> tuple[float, int, list[str]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 
-from pytest_disconnect import _plain_threads
+from pytest_disconnect._watch import plain_threads as _plain_threads
 
 N = 2000
 

@@ -21,8 +21,8 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from pytest_disconnect import Disconnect, Trigger
-from pytest_disconnect._threads import _original_run_sync, _watched_run_sync
-from pytest_disconnect._watch import WorkSet, current_workset
+from pytest_disconnect._watch.threads import _original_run_sync, _watched_run_sync
+from pytest_disconnect._watch.workset import WorkSet, current_workset
 
 ROUNDS = 7
 N = 400

@@ -33,7 +33,7 @@ from pytest_disconnect import (
     WorkRecord,
 )
 from pytest_disconnect._links import DOCS_URL
-from pytest_disconnect._report import section_text
+from pytest_disconnect._report.text import section_text
 
 # The client leaves 0.2 s into each request; the work may run on for 0.3 s after that.
 # The stand-in work takes 1 s, so a handler that does not stop overruns by 0.5 s.

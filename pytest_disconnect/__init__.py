@@ -4,6 +4,8 @@ import importlib as _importlib
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
+from ._asgi.servers import PROFILES, ServerProfile
+from ._asgi.trigger import Trigger
 from ._errors import (
     ClientDisconnected,
     ClientLeft,
@@ -17,20 +19,18 @@ from ._errors import (
     WrongRoute,
 )
 from ._result import Block, DisconnectResult, Event, Timeline, WorkRecord
-from ._servers import PROFILES, ServerProfile
 from ._settings import Settings
-from ._trigger import Trigger
 
 if _TYPE_CHECKING:
-    from ._fixture import Disconnect
-    from ._heavy import heartbeat, heavy
-    from ._sweep_items import sweep
-    from ._transport import DisconnectTransport
+    from ._fronts.fixture import Disconnect
+    from ._fronts.transport import DisconnectTransport
+    from ._sweep.items import sweep
+    from ._watch.heavy import heartbeat, heavy
 
 # Loaded on first use: pytest imports this package to load the plugin, and the driver
 # (anyio, asyncio, the watchdog) is not needed until a test asks for it.
-_LAZY = {"Disconnect": "._fixture", "DisconnectTransport": "._transport", "heartbeat": "._heavy",
-         "heavy": "._heavy", "sweep": "._sweep_items"}
+_LAZY = {"Disconnect": "._fronts.fixture", "DisconnectTransport": "._fronts.transport", "heartbeat": "._watch.heavy",
+         "heavy": "._watch.heavy", "sweep": "._sweep.items"}
 
 
 def __getattr__(name: str) -> _Any:

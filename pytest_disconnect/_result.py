@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from ._servers import PROFILES
+from ._asgi.servers import PROFILES
 from ._settings import Settings
 
 Actor = Literal["client", "receive", "send", "app", "task", "thread", "process", "heavy", "loop",

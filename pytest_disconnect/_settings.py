@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
+from ._asgi.servers import DEFAULT_SERVER, PROFILES
+from ._asgi.trigger import TRIGGER_SYNTAX, Trigger, parse_trigger
 from ._errors import SettingError
-from ._lifetime import parse_names
-from ._servers import DEFAULT_SERVER, PROFILES
-from ._trigger import TRIGGER_SYNTAX, Trigger, parse_trigger
+from ._watch.lifetime import parse_names
 
 if TYPE_CHECKING:
     import pytest

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ._settings import Settings
-from ._sweep_config import SweepConfig
+from ._sweep.config import SweepConfig
 
 #: The run-wide settings (defaults, ini, CLI), resolved once at configure time.
 SETTINGS_KEY = pytest.StashKey[Settings]()

@@ -9,18 +9,20 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from . import _current, _reports_plugin, _sweep_options
+from ._asgi.servers import PROFILES
 from ._errors import SettingError
-from ._servers import PROFILES
+from ._fronts import current as _current
+from ._report import ci_plugin as _reports_plugin
+from ._report.summary import EndpointStats, add, summary_lines, worth_showing
 from ._settings import MARKER_HELP, MARKER_NAME, OPTIONS, Source, resolve_config
 from ._stash import SETTINGS_KEY
-from ._summary import EndpointStats, add, summary_lines, worth_showing
+from ._sweep import options as _sweep_options
 
 if TYPE_CHECKING:
     import httpx
 
     from ._errors import ClientLeft
-    from ._fixture import Disconnect
+    from ._fronts.fixture import Disconnect
     from ._types import ASGIApp
 
 FIXTURE_NAME = "disconnect"
@@ -56,7 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    driver = sys.modules.get("pytest_disconnect._driver")
+    driver = sys.modules.get("pytest_disconnect._scenario.driver")
     if driver is not None:
         notes = driver.end_of_run()  # no child process of an app outlives pytest, even after Ctrl-C
         if notes:
@@ -67,7 +69,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
                 else:
                     sys.stderr.write(f"pytest-disconnect: {note}\n")
     if config.stash.get(AUDIT_KEY, False):
-        from ._audit import LEASE
+        from ._fronts.audit import LEASE
 
         config.stash[AUDIT_KEY] = False
         LEASE.release()
@@ -77,14 +79,14 @@ def _hold_audit(config: pytest.Config) -> None:
     """The session's lease on the audit patch, taken once, given back at unconfigure."""
     if config.stash.get(AUDIT_KEY, False):
         return
-    from ._audit import LEASE
+    from ._fronts.audit import LEASE
 
     LEASE.acquire()
     config.stash[AUDIT_KEY] = True
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    from ._report import header_line
+    from ._report.text import header_line
 
     return header_line(config.stash[SETTINGS_KEY])
 
@@ -119,7 +121,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         context.flush_sections()
     report = yield
     if call.excinfo is not None and isinstance(report, pytest.TestReport) and report.failed:
-        from ._sections import drop_repeated_reports
+        from ._report.sections import drop_repeated_reports
 
         drop_repeated_reports(report, call.excinfo.value)
     return report
@@ -149,7 +151,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, o
         return (yield)
     except BaseException as exc:
         from ._errors import ClientLeft
-        from ._verdicts import replaced_verdicts
+        from ._report.verdicts import replaced_verdicts
 
         leaves = _client_left_leaves(exc, ClientLeft)
         replaced = False
@@ -228,7 +230,7 @@ class _Summary:
                 "(add --disconnect-audit to audit TestClient and ASGITransport requests as they are)", yellow=True)
         if not worth_showing(self.table):
             return
-        from ._report import run_wide
+        from ._report.text import run_wide
 
         terminalreporter.write_sep("=", "disconnect summary")
         for line in summary_lines(self.table, f"run-wide settings: {run_wide(settings)}"):
@@ -275,7 +277,7 @@ def disconnect_client(asgi_app: ASGIApp) -> Iterator[httpx.AsyncClient]:
     """An ``httpx.AsyncClient`` for ``asgi_app`` through DisconnectTransport (base URL http://testserver)."""
     import httpx
 
-    from ._transport import DisconnectTransport
+    from ._fronts.transport import DisconnectTransport
 
     transport = DisconnectTransport(asgi_app)
     yield httpx.AsyncClient(transport=transport, base_url="http://testserver")
@@ -288,7 +290,7 @@ def disconnect_client(asgi_app: ASGIApp) -> Iterator[httpx.AsyncClient]:
 
 def _shared(config: pytest.Config) -> Disconnect:
     """The run's one Disconnect object, made on first use."""
-    from ._fixture import Disconnect
+    from ._fronts.fixture import Disconnect
 
     shared = config.stash.get(SHARED_KEY, None)
     if shared is None:

@@ -30,10 +30,10 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 from hypothesis.errors import InvalidArgument
 
-from ._report import headline
+from ._asgi.servers import DEFAULT_SERVER, PROFILES
+from ._asgi.trigger import Trigger
+from ._report.text import headline
 from ._result import DisconnectResult
-from ._servers import DEFAULT_SERVER, PROFILES
-from ._trigger import Trigger
 
 __all__ = ["bodies", "moments", "servers"]
 

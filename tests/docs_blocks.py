@@ -101,8 +101,9 @@ def _execute(source: str, example: Example) -> None:
 
 
 #: Loaded in this process before any inner run, for the same reason as _import_libraries.
-ALWAYS_LOADED = ("logging.config", "logging.handlers", "pytest_disconnect._fixture", "pytest_disconnect._driver",
-                 "pytest_disconnect._transport", "pytest_disconnect.strategies")
+ALWAYS_LOADED = ("logging.config", "logging.handlers", "pytest_disconnect._fronts.fixture",
+                 "pytest_disconnect._scenario.driver", "pytest_disconnect._fronts.transport",
+                 "pytest_disconnect.strategies")
 
 
 def _import_libraries(sources: Iterable[str]) -> None:

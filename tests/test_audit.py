@@ -8,7 +8,7 @@ import pytest
 
 # Imported out here: pytester's in-process runs drop modules first imported inside a run,
 # and the package caches DisconnectTransport (and through it httpx) on first use.
-import pytest_disconnect._transport  # noqa: F401
+import pytest_disconnect._fronts.transport  # noqa: F401
 
 SERVICE = '''
 import anyio

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 # Imported out here: pytester's in-process runs drop modules first imported inside a run.
-import pytest_disconnect._audit
-import pytest_disconnect._transport
+import pytest_disconnect._fronts.audit
+import pytest_disconnect._fronts.transport
 
 SERVICE = '''
 from contextlib import asynccontextmanager
@@ -169,7 +169,7 @@ def test_without_the_flag_both_suites_run_as_before_and_nothing_is_patched(proje
     result = project.runpytest("--disconnect-after=0.2")
     result.assert_outcomes(passed=13)
     result.stdout.no_fnmatch_line("*disconnect summary*")
-    assert not pytest_disconnect._audit.LEASE.installed
+    assert not pytest_disconnect._fronts.audit.LEASE.installed
 
 
 @pytest.mark.parametrize("suite", ["test_testclient.py", "test_asgi.py"])
@@ -188,7 +188,7 @@ def test_the_audit_fails_exactly_the_endpoint_that_ignores_the_disconnect(projec
     if suite == "test_testclient.py":
         for endpoint in ("GET /greet", "POST /login", "GET /whoami", "GET /lines", "GET /page"):
             assert f"\n{endpoint} " in summary, endpoint
-    assert not pytest_disconnect._audit.LEASE.installed  # removed at the session's end
+    assert not pytest_disconnect._fronts.audit.LEASE.installed  # removed at the session's end
 
 
 def test_a_marker_exempts_a_test_and_an_ini_value_turns_the_audit_on(project: pytest.Pytester) -> None:

@@ -8,10 +8,10 @@ from dataclasses import replace
 import pytest
 
 # Imported out here: pytester's in-process runs drop modules first imported inside a run.
-import pytest_disconnect._transport  # noqa: F401
+import pytest_disconnect._fronts.transport  # noqa: F401
 from pytest_disconnect import Disconnect
-from pytest_disconnect._report import headline
-from pytest_disconnect._summary import EndpointStats, fold, summary_lines
+from pytest_disconnect._report.summary import EndpointStats, fold, summary_lines
+from pytest_disconnect._report.text import headline
 
 from .apps import ignores_disconnect, well_behaved
 

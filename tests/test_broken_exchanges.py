@@ -90,7 +90,7 @@ def test_live_mode_without_a_real_server_is_one_usage_error_at_start_up(pytester
 
 
 def test_a_long_loop_keeps_the_failing_reports_and_the_last_few(pytester: pytest.Pytester) -> None:
-    from pytest_disconnect._kept_sections import FAILING_KEPT, LAST_KEPT
+    from pytest_disconnect._report.kept_sections import FAILING_KEPT, LAST_KEPT
 
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile('''

@@ -20,8 +20,8 @@ import sniffio
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from pytest_disconnect import _clock
-from pytest_disconnect._clock import (
+from pytest_disconnect._clock import virtual as _clock
+from pytest_disconnect._clock.virtual import (
     STARVE_AFTER,
     Starvation,
     TrioClock,

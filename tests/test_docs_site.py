@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from markdown.extensions.toc import slugify  # type: ignore[import-untyped]  # the slugs MkDocs makes
 
-from pytest_disconnect import _links, _report
+from pytest_disconnect import _links
+from pytest_disconnect._report import text as _report
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])

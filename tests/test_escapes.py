@@ -7,9 +7,9 @@ import time
 import pytest
 
 from pytest_disconnect import Disconnect, HandlerKeptRunning, Settings
-from pytest_disconnect._processes import state
-from pytest_disconnect._report import section_text
+from pytest_disconnect._report.text import section_text
 from pytest_disconnect._types import Receive, Scope, Send
+from pytest_disconnect._watch.processes import state
 from tests import apps
 
 # Real clocks throughout: a MockClock would jump past threads and processes, which run in real time.

@@ -20,7 +20,7 @@ import anyio
 import pytest
 
 from pytest_disconnect import Disconnect, DisconnectResult, Settings
-from pytest_disconnect._clock import ALIGN, VirtualClock
+from pytest_disconnect._clock.virtual import ALIGN, VirtualClock
 from pytest_disconnect._types import Receive, Scope, Send
 
 #: Seconds of machine uptime to pretend: 5 min, 22 min, 50 min (the issue's), 58 days.

@@ -152,7 +152,7 @@ def test_after_ctrl_c_no_child_process_outlives_pytest(pytester: pytest.Pytester
     import sys
     import time
 
-    from pytest_disconnect._processes import state
+    from pytest_disconnect._watch.processes import state
 
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(hostile_apps=HOSTILE_APPS.read_text())

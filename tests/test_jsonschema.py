@@ -8,7 +8,7 @@ import pytest
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
-from pytest_disconnect._jsonschema import Unsupported, from_schema
+from pytest_disconnect._sweep.jsonschema import Unsupported, from_schema
 
 DOCUMENT: dict[str, Any] = {
     "components": {"schemas": {

@@ -9,7 +9,7 @@ import tracemalloc
 import pytest
 
 from pytest_disconnect import Disconnect, DisconnectResult, DisconnectTransport
-from pytest_disconnect._kept_results import FAILING_KEPT, LAST_KEPT, Results
+from pytest_disconnect._report.kept_results import FAILING_KEPT, LAST_KEPT, Results
 
 from .apps import ignores_disconnect, instant
 

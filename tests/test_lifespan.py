@@ -6,8 +6,8 @@ import anyio
 import pytest
 
 from pytest_disconnect import Disconnect, HandlerKeptRunning, LifespanError, Settings
-from pytest_disconnect._lifespan import shutdown_failed_message, startup_failed_message
-from pytest_disconnect._runner import Backend
+from pytest_disconnect._asgi.lifespan import shutdown_failed_message, startup_failed_message
+from pytest_disconnect._fronts.sync_runner import Backend
 from pytest_disconnect._types import Receive, Scope, Send
 from tests import lifespan_apps
 
@@ -150,7 +150,7 @@ def test_auto_skips_apps_whose_lifespan_does_nothing_or_that_never_mention_it() 
     from fastapi import FastAPI
     from starlette.middleware.cors import CORSMiddleware
 
-    from pytest_disconnect._lifespan import lifespan_does_nothing, may_speak_lifespan
+    from pytest_disconnect._asgi.lifespan import lifespan_does_nothing, may_speak_lifespan
     from tests import apps
 
     plain = FastAPI()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_disconnect._wrong_route import ADVICE
+from pytest_disconnect._asgi.wrong_route import ADVICE
 
 APP = '''
 from contextlib import asynccontextmanager

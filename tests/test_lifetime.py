@@ -15,9 +15,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pytest_disconnect import Disconnect
-from pytest_disconnect._lifetime import KNOWN, known_infrastructure
-from pytest_disconnect._report import LIFETIME_DOCS as LIFETIME
+from pytest_disconnect._report.text import LIFETIME_DOCS as LIFETIME
 from pytest_disconnect._settings import Settings, Source, apply
+from pytest_disconnect._watch.lifetime import KNOWN, known_infrastructure
 
 from .apps import read_body, respond
 

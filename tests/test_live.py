@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from pytest_disconnect import Disconnect, LiveSetupError
-from pytest_disconnect._live import LiveServer
+from pytest_disconnect._fronts.live import LiveServer
 from pytest_disconnect._types import Receive, Scope, Send
 
 from .apps import cancel_on_disconnect, read_body, thread_outlives_task

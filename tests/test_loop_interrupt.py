@@ -1,4 +1,4 @@
-"""The reach-ins that end code blocking a watched loop (pytest_disconnect/_loop_interrupt.py).
+"""The reach-ins that end code blocking a watched loop (pytest_disconnect/_watch/loop_interrupt.py).
 
 End to end (arun() and run(), asyncio and trio, a busy loop and time.sleep()) in
 tests/test_hostile.py; here the pieces: the signal handler is a good neighbour, the
@@ -15,9 +15,9 @@ from types import FrameType
 import pytest
 
 from pytest_disconnect import EventLoopBlocked
-from pytest_disconnect import _loop_interrupt as interrupts
+from pytest_disconnect._fronts.sync_runner import loop_interrupted
 from pytest_disconnect._result import Block
-from pytest_disconnect._runner import loop_interrupted
+from pytest_disconnect._watch import loop_interrupt as interrupts
 
 pytestmark = pytest.mark.skipif(interrupts.SIGNAL is None, reason="POSIX signals only")
 

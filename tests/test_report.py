@@ -11,7 +11,7 @@ import pytest
 import pytest_disconnect
 from pytest_disconnect import DisconnectResult, Event, Settings, Timeline, Trigger, WorkRecord, _links, _report
 from pytest_disconnect._links import DOCS_URL
-from pytest_disconnect._report import failure_message, headline, section_text, timeline_lines
+from pytest_disconnect._report.text import failure_message, headline, section_text, timeline_lines
 
 SETTINGS = Settings(after=Trigger.at(0.1), tolerance=0.5,
                     sources={"after": "--disconnect-after", "tolerance": "disconnect_tolerance in pyproject.toml"})
@@ -173,7 +173,7 @@ def test_loading_the_plugin_leaves_the_driver_unimported() -> None:
     import subprocess
     import sys
 
-    code = "import pytest_disconnect.plugin, sys; print('pytest_disconnect._driver' in sys.modules)"
+    code = "import pytest_disconnect.plugin, sys; print('pytest_disconnect._scenario.driver' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
 

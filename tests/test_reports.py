@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-import pytest_disconnect._sweep_items
-import pytest_disconnect._sweep_run  # noqa: F401
-from pytest_disconnect._github import annotation
+import pytest_disconnect._sweep.items
+import pytest_disconnect._sweep.run  # noqa: F401
+from pytest_disconnect._report.github import annotation
 
 from .test_sweep import SERVICE
 
@@ -159,7 +159,7 @@ def test_reports_gather_results_from_xdist_workers(service: pytest.Pytester) -> 
 
 def test_json_report_and_baseline_of_an_audit(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     """Audit mode (DisconnectTransport, --disconnect-after) goes through the same reports."""
-    import pytest_disconnect._transport  # noqa: F401
+    import pytest_disconnect._fronts.transport  # noqa: F401
 
     from .test_audit import SERVICE as AUDITED_SERVICE
     from .test_audit import SUITE

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from pytest_disconnect import PROFILES
-from pytest_disconnect._heavy import heartbeat, heavy, marking
-from pytest_disconnect._request import Request
+from pytest_disconnect._asgi.request import Request
+from pytest_disconnect._watch.heavy import heartbeat, heavy, marking
 
 
 def test_scope_is_what_a_server_builds() -> None:

@@ -17,7 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route, Router, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from pytest_disconnect._routes import Param, describe, list_routes, template
+from pytest_disconnect._asgi.routes import Param, describe, list_routes, template
 from pytest_disconnect._types import Message, Receive, Scope, Send
 
 HERE = Path(__file__).resolve()

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from pytest_disconnect import PROFILES, Disconnect, Trigger
 from pytest_disconnect._links import DOCS_URL
-from pytest_disconnect._report import section_text
+from pytest_disconnect._report.text import section_text
 from pytest_disconnect._types import Receive, Scope, Send
 
 from .apps import read_body

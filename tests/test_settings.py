@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pytest_disconnect import SettingError, Settings, Trigger
+from pytest_disconnect._asgi.trigger import TRIGGER_SYNTAX, parse_trigger
 from pytest_disconnect._settings import MARKER_HELP, OPTION_NAMES, OPTIONS, Source, apply, resolve
-from pytest_disconnect._trigger import TRIGGER_SYNTAX, parse_trigger
 
 CLI = Source("cli")
 INI = Source("ini", "pyproject.toml")

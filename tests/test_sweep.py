@@ -6,10 +6,10 @@ import pytest
 
 # Imported out here: pytester's in-process runs drop modules first imported inside a run,
 # and the package caches what it loads lazily.
-import pytest_disconnect._sweep_items
-import pytest_disconnect._sweep_run  # noqa: F401
+import pytest_disconnect._sweep.items
+import pytest_disconnect._sweep.run  # noqa: F401
 from pytest_disconnect._errors import SettingError
-from pytest_disconnect._sweep_config import Budget, RoutePlan, parse
+from pytest_disconnect._sweep.config import Budget, RoutePlan, parse
 
 # Two routes that ignore the client leaving, one that stops, one mounted with a path parameter.
 SERVICE = '''

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 # Imported out here: pytester's in-process runs drop modules first imported inside a run.
-import pytest_disconnect._transport  # noqa: F401
+import pytest_disconnect._fronts.transport  # noqa: F401
 from pytest_disconnect import DisconnectTransport, HandlerKeptRunning
 
 from .apps import ignores_disconnect

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pytest_disconnect import Disconnect, WrongRoute
+from pytest_disconnect._asgi.wrong_route import ADVICE, ROUTES_UNKNOWN
 from pytest_disconnect._types import Receive, Scope, Send
-from pytest_disconnect._wrong_route import ADVICE, ROUTES_UNKNOWN
 from tests import lifespan_apps
 
 pytestmark = pytest.mark.anyio

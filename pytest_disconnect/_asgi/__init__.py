@@ -1,0 +1,1 @@
+"""The ASGI side of one exchange: the request, the synthetic channel, server profiles, triggers, lifespan, routes."""

@@ -1,0 +1,330 @@
+"""The synthetic ASGI channel: scripted receive(), guarded send(), and the client leaving.
+
+Behaves like real servers (docs/how-it-works.md, 'Server behaviour'): once the client has left, receive()
+returns http.disconnect *without suspending*, on every call (Starlette's
+is_disconnected() only sees messages that arrive without a checkpoint), and
+send() is silent or raises ClientDisconnected, by server profile.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable
+from types import FrameType
+from typing import NoReturn
+
+import anyio.lowlevel
+
+from .._errors import ClientDisconnected, IncompleteResponse
+from .._result import TimelineRecorder
+from .._types import Message, WaitableEvent
+from .request import Request
+from .servers import ServerProfile
+from .trigger import Trigger
+
+_DISCONNECT = "http.disconnect"
+#: Delivery later than this is put on the timeline (scheduling jitter is ~0.2 ms).
+LATE_NOTICE = 0.01
+
+
+class Channel:
+    """One request's receive/send pair. Times are seconds from the request start."""
+
+    def __init__(
+        self, request: Request, *, profile: ServerProfile, trigger: Trigger,
+        now: Callable[[], float], timeline: TimelineRecorder, on_leave: Callable[[], None],
+        new_event: Callable[[], WaitableEvent],
+    ) -> None:
+        self._pending = deque(request.chunks)
+        self._profile = profile
+        self._trigger = trigger
+        self._now = now
+        self._timeline = timeline
+        self._on_leave = on_leave
+        self._new_event = new_event
+        # Set when receive() must return http.disconnect; made on first wait (most apps never wait).
+        self._gone: WaitableEvent | None = None
+        self.chunks_read = 0
+        self.disconnected_at: float | None = None
+        self.delivered_at: float | None = None
+        self.first_seen_at: float | None = None
+        self.response_started = False
+        self.response_complete = False
+        self.status: int | None = None
+        self.headers: tuple[tuple[bytes, bytes], ...] = ()
+        self.body_parts: list[bytes] = []
+        self.body_chunks_sent = 0
+        self.receives_after_disconnect = 0
+        self.sends_after_disconnect = 0
+        self.receive_calls = 0
+        self.chunks_thrown_away = 0
+        self.response_started_at: float | None = None
+        self._disconnects_given = 0
+        self.response_complete_at: float | None = None
+        #: The first protocol violation the app made, raised into it and reported to the test.
+        self.protocol_error: AssertionError | None = None
+        #: What reached the client: parts sent after it left went to nobody.
+        self.delivered_start = False
+        self.delivered: list[bytes] = []
+        self.delivered_complete = False
+        #: Told of every change the client can see: the response so far, the client leaving.
+        self.on_change: Callable[[], None] = _nothing
+        #: When the client gives up waiting (its read timeout), while it waits; set by the transport.
+        self.gives_up_at: float | None = None
+        #: scope["extensions"] offers http.response.debug (an audited TestClient does), and what came.
+        self.offers_debug = "http.response.debug" in (request.extensions or {})
+        self.debug_info: object = None
+        #: Seconds after the disconnect from which receive() checkpoints (the driver's watch limit).
+        self.stall_after: float | None = None
+        if trigger.kind == "request-chunks":
+            body_empty = request.chunks == (b"",)
+            # Leaving after more chunks than there are means leaving after the whole body; an
+            # empty body (a GET) is 'read' before the app starts, whether it calls receive() or not.
+            whole = 0 if body_empty else len(self._pending)
+            self._leave_after_chunks = whole if trigger.count is None else min(trigger.count, whole)
+            if self._leave_after_chunks == 0:
+                self.leave(planned=0.0)
+        else:
+            self._leave_after_chunks = -1
+            if trigger.kind == "time" and trigger.seconds == 0:
+                self.leave(planned=0.0)
+
+    def now(self) -> float:
+        """Seconds since the request started, on the scenario's clock."""
+        return self._now()
+
+    @property
+    def left(self) -> bool:
+        return self.disconnected_at is not None
+
+    def answered_by(self, moment: float) -> bool:
+        """Whether the whole response had been sent by ``moment``."""
+        return self.response_complete_at is not None and self.response_complete_at <= moment
+
+    def leave(self, *, planned: float | None = None, reason: str | None = None) -> bool:
+        """The client goes away now (or, when the loop delivers this late, at ``planned``).
+
+        A no-op once the response is complete: uvicorn does not report a disconnect
+        then, so the app cannot see one. ``reason`` says why, when the client itself
+        decided (an httpx timeout, say). Returns whether the client left.
+        """
+        now = self._now()
+        if self.left or self.answered_by(now if planned is None else min(planned, now)):
+            return self.left
+        self.disconnected_at = now if planned is None else min(planned, now)
+        self.delivered_at = now
+        if self._trigger.kind == "request-chunks":
+            self._pending.clear()  # a client that leaves mid-upload never sends the rest
+        self._timeline.add(self.disconnected_at, "client", f"left ({reason or self._describe_trigger()})")
+        late = now - self.disconnected_at
+        if late >= LATE_NOTICE:
+            self._timeline.add(now, "client", f"http.disconnect delivered {late:.3f} s late: "
+                                              "the event loop was busy")
+        if self._gone is not None:
+            self._gone.set()
+        self._on_leave()
+        self.on_change()
+        return True
+
+    def missed(self, planned: float) -> None:
+        """The client left at ``planned`` but the app finished before the loop could tell it."""
+        self.disconnected_at = planned
+        self._timeline.add(planned, "client", f"left ({self._describe_trigger()}); "
+                                              "the busy event loop never delivered it")
+
+    async def receive(self) -> Message:
+        self.receive_calls += 1
+        # As uvicorn: once the client left (or the response is complete), body still in the
+        # buffer is dropped and every receive() says http.disconnect. hypercorn's queue keeps
+        # the body ahead of the disconnect, gives the disconnect once, then waits forever.
+        profile = self._profile
+        if self._pending and not self.response_complete and (not self.left or profile.keeps_unread_body):
+            return self._next_chunk()
+        if not self.left and not self.response_complete:
+            if self._gone is None:
+                self._gone = self._new_event()
+            await self._gone.wait()
+        if not profile.repeats_disconnect and self._disconnects_given:
+            self._timeline.add(self._now(), "receive", "receive() waits: the queue has nothing more (hypercorn)")
+            await self._new_event().wait()  # never set: only cancellation ends it
+        message = self._disconnect_message()
+        stall_after = self.stall_after
+        if stall_after is not None and self.left and self._now() - (self.disconnected_at or 0.0) >= stall_after:
+            # An app calling receive() in a loop would never let the loop run (receive() must not
+            # suspend, for is_disconnected()): past the watch limit, let the harness in.
+            await anyio.lowlevel.checkpoint()
+        return message
+
+    def _disconnect_message(self) -> Message:
+        """Record an http.disconnect the app is about to get. No checkpoint: is_disconnected() must see it."""
+        self._disconnects_given += 1
+        now = self._now()
+        if self.left:
+            self.receives_after_disconnect += 1
+            if self.first_seen_at is None:
+                self.first_seen_at = now
+            self._timeline.add(now, "receive", "receive() -> http.disconnect")
+        else:
+            self._timeline.add(now, "receive", "receive() -> http.disconnect (response complete)")
+        return {"type": _DISCONNECT}
+
+    def _next_chunk(self) -> Message:
+        chunk = self._pending.popleft()
+        more = bool(self._pending)
+        self._record_chunk(chunk, more)
+        if self.chunks_read == self._leave_after_chunks:
+            self.leave()
+        return {"type": "http.request", "body": chunk, "more_body": more}
+
+    def _record_chunk(self, chunk: bytes, more: bool) -> None:
+        self.chunks_read += 1
+        thrown_away = bool(chunk) and _called_from_is_disconnected(depth=3)  # a GET's empty body is no loss
+        if thrown_away:  # B3: the chunk is lost to the app, which may then wait for it forever
+            self.chunks_thrown_away += 1
+        self._timeline.add(self._now(), "receive",
+                           f"receive() -> http.request ({len(chunk)} B, more_body={more})"
+                           + ("  taken by is_disconnected(), which throws it away" if thrown_away else ""))
+
+    async def send(self, message: Message) -> None:
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "http.response.debug" and self.offers_debug:
+            # TestClient's extension (template responses send what they rendered); nothing goes out.
+            self.debug_info = message.get("info")
+            return
+        if kind == "http.response.start":
+            described = self._start(message)
+        elif kind == "http.response.body":
+            described = self._body(message)
+        else:
+            self._violation(f"send() got a message of type {kind!r}; an HTTP app sends "
+                            "'http.response.start' then 'http.response.body'")
+        now = self._now()
+        if self.left:
+            # Recorded all the same: a response sent to nobody is part of the story (B9).
+            self.sends_after_disconnect += 1
+            if self.first_seen_at is None:
+                self.first_seen_at = now
+            raises = self._profile.send_raises
+            outcome = "raised ClientDisconnected" if raises else "dropped: client gone"
+            self._timeline.add(now, "send", f"send() <- {described}  {outcome}")
+            if raises:
+                raise ClientDisconnected(f"send({kind!r}) after the client disconnected")
+            return
+        self._timeline.add(now, "send", f"send() <- {described}")
+        if self._gone_by(now):
+            pass  # the client has gone, though a blocked loop has not told the app yet: it reads nothing
+        elif kind == "http.response.start":
+            self.delivered_start = True
+        else:
+            self.delivered.append(self.body_parts[-1])
+            self.delivered_complete = self.response_complete
+        self.on_change()
+        trigger = self._trigger
+        if kind == "http.response.start":
+            if trigger.kind == "response-start" or (trigger.kind == "response-chunks" and trigger.count == 0):
+                self.leave()
+        elif trigger.kind == "response-chunks" and self.body_chunks_sent == trigger.count:
+            self.leave()
+
+    def _gone_by(self, now: float) -> bool:
+        """Whether the client had left by ``now``: the planned moment, or its own timeout, has passed."""
+        trigger = self._trigger
+        if trigger.kind == "time" and trigger.seconds is not None and now > trigger.seconds:
+            return True
+        return self.gives_up_at is not None and now > self.gives_up_at
+
+    def _start(self, message: Message) -> str:
+        if self.response_started:
+            self._violation("send() got 'http.response.start' twice; the response had already started")
+        status = message.get("status")
+        if not isinstance(status, int):
+            self._violation(f"send() got 'http.response.start' with status {status!r}, not an int")
+        self.response_started = True
+        self.response_started_at = self._now()
+        self.status = status
+        self.headers = _headers(message.get("headers", ()), self._violation)
+        return f"http.response.start {status}"
+
+    def _body(self, message: Message) -> str:
+        if not self.response_started:
+            self._violation("send() got 'http.response.body' before 'http.response.start'")
+        if self.response_complete:
+            self._violation("send() got 'http.response.body' after the response was complete "
+                            "(an earlier body message had more_body=False)")
+        body = message.get("body", b"")
+        if not isinstance(body, (bytes, bytearray, memoryview)):
+            self._violation(f"send() got 'http.response.body' with body {body!r} ({type(body).__name__}); "
+                            "the body must be bytes")
+        body = bytes(body)
+        more = bool(message.get("more_body", False))
+        self.body_parts.append(body)
+        self.body_chunks_sent += 1
+        if not more:
+            self.response_complete = True
+            self.response_complete_at = self._now()
+            if self._gone is not None:
+                self._gone.set()  # uvicorn: receive() returns http.disconnect once the response is complete
+            self._on_leave()  # wakes the driver: a client-decided scenario bounds its wait from here
+        return f"http.response.body {len(body)} B" + (" (more_body=True)" if more else "")
+
+    def _violation(self, message: str) -> NoReturn:
+        error = AssertionError(message)
+        if self.protocol_error is None:
+            self.protocol_error = error
+        raise error
+
+    def unfinished_response(self, returned_at: float | None) -> IncompleteResponse | None:
+        """The app returned at ``returned_at``: without a whole response to a client still there
+        (the planned moment counts, even if a busy loop told the app late), a real server answers
+        500 (nothing sent yet) or drops the connection (a response begun): the test fails. The
+        transport's client gets that 500 instead."""
+        if (returned_at is None or self.response_complete or self._trigger.kind == "client"
+                or (self.disconnected_at is not None and self.disconnected_at <= returned_at)):
+            return None
+        if not self.response_started:
+            fault = ("returned without sending a response (no 'http.response.start'); a real server "
+                     "answers 500 Internal Server Error")
+        else:
+            fault = ("returned after 'http.response.start' without finishing the response (no "
+                     "'http.response.body' with more_body=False); a real server drops the connection")
+        return IncompleteResponse(f"the app {fault}")
+
+    def _describe_trigger(self) -> str:
+        trigger = self._trigger
+        if trigger.kind == "client":
+            return "the client gave up"
+        if trigger.kind == "time":
+            return f"after={trigger.seconds:.2f} s"
+        return f"after={trigger}"
+
+
+def _nothing() -> None:
+    pass
+
+
+def _headers(headers: object, violation: Callable[[str], NoReturn]) -> tuple[tuple[bytes, bytes], ...]:
+    """The response headers, or a protocol violation naming the first that is not a pair of bytes."""
+    if isinstance(headers, (str, bytes)) or not isinstance(headers, Iterable):
+        violation(f"send() got 'http.response.start' with headers {headers!r}; "
+                  "headers are an iterable of [name, value] pairs of bytes")
+    pairs = []
+    for header in headers:
+        if (isinstance(header, (str, bytes)) or not isinstance(header, (tuple, list)) or len(header) != 2
+                or not all(isinstance(part, bytes) for part in header)):
+            violation(f"send() got 'http.response.start' with header {header!r}; "
+                      "a header is a [name, value] pair of bytes")
+        pairs.append((bytes(header[0]), bytes(header[1])))
+    return tuple(pairs)
+
+
+def _called_from_is_disconnected(depth: int) -> bool:
+    """Whether Starlette's Request.is_disconnected() (which discards what it reads) asked."""
+    frame: FrameType | None = sys._getframe(depth)
+    for _ in range(4):  # through a middleware's receive wrapper or two
+        if frame is None:
+            return False
+        if frame.f_code.co_name == "is_disconnected":
+            return True
+        frame = frame.f_back
+    return False

@@ -1,0 +1,265 @@
+"""Where a test's lifespans live: one per app and event loop, started on first use, stopped after the test.
+
+``arun()`` runs on the test's own loop, so the lifespan runs there too: what its
+startup makes (an httpx client, a database pool, an asyncio lock) is bound to that
+loop, and handlers can use it.
+
+``run()`` normally gives every scenario a fresh loop in a worker thread. A lifespan
+cannot live on a loop that ends with the scenario, and its state objects would be
+unusable on the next one, so an app whose lifespan runs gets an ``AppLoop``: one loop
+thread for the whole test, which starts the lifespan and then runs each of that app's
+scenarios in turn. An app without a lifespan keeps the fresh loop per scenario.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import queue
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import anyio
+
+from .._errors import LifespanError
+from .._fronts.sync_runner import SHUTDOWN_GRACE, Backend, _run_asyncio, loop_blocked
+from .._types import ASGIApp
+from .lifespan import LIFESPAN_LIMIT, Lifespan, lifespan_does_nothing, may_speak_lifespan
+
+T = TypeVar("T")
+#: Extra seconds a sync caller waits beyond the lifespan's own limit.
+_SLACK = 2.0
+
+
+class AppLoop:
+    """An event loop in a daemon thread that runs the jobs it is given, one at a time, until closed."""
+
+    def __init__(self, backend: Backend, name: str) -> None:
+        self.backend = backend
+        self.broken = False  # its loop stopped answering: left running, never used again
+        self._post: Callable[[Callable[[], None]], None] | None = None
+        self._wake: Callable[[], None] = lambda: None
+        #: Jobs for the loop; None asks it to stop.
+        self._jobs: queue.SimpleQueue[Callable[[], Coroutine[Any, Any, None]] | None] = queue.SimpleQueue()
+        ready: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=contextvars.copy_context().run, args=(self._main, ready),
+                                        name=f"pytest-disconnect {name}", daemon=True)
+        self._thread.start()
+        error = ready.get()
+        if error is not None:
+            raise error
+
+    def call(self, main: Callable[[], Awaitable[T]], *, bound: float, target: str) -> T:
+        """Run ``main()`` on the loop; wait at most ``bound`` seconds for it."""
+        __tracebackhide__ = True
+        assert self._post is not None and not self.broken
+        box: queue.SimpleQueue[tuple[bool, object]] = queue.SimpleQueue()
+
+        async def job() -> None:
+            try:
+                box.put((True, await main()))
+            except BaseException as exc:  # handed to the caller's thread, re-raised there
+                box.put((False, exc))
+                if isinstance(exc, anyio.get_cancelled_exc_class()):
+                    raise
+
+        self._jobs.put(job)
+        self._post(self._wake)
+        try:
+            ok, value = box.get(timeout=bound)
+        except queue.Empty:
+            self.broken = True
+            raise loop_blocked(self._thread, bound, target) from None
+        if not ok:
+            assert isinstance(value, BaseException)
+            raise value
+        return value  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """End the loop (its leftover tasks are cancelled) and wait a little for the thread."""
+        if self._post is not None and not self.broken:
+            self._jobs.put(None)
+            self._post(self._wake)
+            self._thread.join(SHUTDOWN_GRACE)
+
+    def _main(self, ready: queue.SimpleQueue[BaseException | None]) -> None:
+        try:
+            if self.backend == "trio":
+                import trio
+
+                trio.run(self._serve, ready)
+            else:
+                _run_asyncio(lambda: self._serve(ready))
+        except BaseException as exc:  # pragma: no cover - a crash before the loop served
+            ready.put(exc)
+
+    async def _serve(self, ready: queue.SimpleQueue[BaseException | None]) -> None:
+        if self.backend == "trio":
+            import trio
+
+            token = trio.lowlevel.current_trio_token()
+            self._post = token.run_sync_soon
+        else:
+            loop = asyncio.get_running_loop()
+
+            def post(callback: Callable[[], None]) -> None:
+                loop.call_soon_threadsafe(callback)
+
+            self._post = post
+        wake = anyio.Event()
+
+        def set_wake() -> None:
+            wake.set()
+
+        self._wake = set_wake
+        async with anyio.create_task_group() as group:
+            ready.put(None)
+            while True:
+                await wake.wait()
+                wake = anyio.Event()
+                while not self._jobs.empty():
+                    job = self._jobs.get()
+                    if job is None:
+                        group.cancel_scope.cancel()
+                        return
+                    group.start_soon(job)
+
+
+class _Hosted:
+    """One app's lifespan on an AppLoop (run()), or None for an app found not to use one."""
+
+    def __init__(self, app: ASGIApp, loop: AppLoop | None, lifespan: Lifespan | None) -> None:
+        self.app = app  # held, so that id(app) is not reused while the entry lives
+        self.loop = loop
+        self.lifespan = lifespan
+
+
+class Lifespans:
+    """One test's lifespans: started on first use per app (and loop), stopped by ``close()``."""
+
+    def __init__(self) -> None:
+        self._threads: dict[tuple[int, str], _Hosted] = {}
+        self._loops: dict[tuple[int, int], tuple[ASGIApp, Lifespan, object]] = {}
+
+    def host(self, app: ASGIApp, backend: Backend, mode: str, source: str,
+             target: str) -> tuple[AppLoop, dict[str, Any]] | None:
+        """For run(): the loop and state of ``app``'s lifespan, started now if need be; None without one."""
+        __tracebackhide__ = True
+        if not _wanted(app, mode):
+            return None
+        key = (id(app), backend)
+        hosted = self._threads.get(key)
+        if hosted is not None and hosted.loop is not None and hosted.loop.broken:
+            hosted = None  # its loop was left blocked: start again on a new one
+        if hosted is None:
+            lifespan = Lifespan(app, mode, source)
+            loop = AppLoop(backend, f"lifespan: {lifespan.name}")
+            try:
+                loop.call(lifespan.start, bound=LIFESPAN_LIMIT + _SLACK, target=f"{target} (lifespan startup)")
+            except BaseException:
+                loop.close()
+                raise
+            if not lifespan.supported:
+                loop.close()
+                hosted = _Hosted(app, None, None)
+            else:
+                hosted = _Hosted(app, loop, lifespan)
+            self._threads[key] = hosted
+        if hosted.loop is None or hosted.lifespan is None:
+            return None
+        return hosted.loop, hosted.lifespan.state
+
+    async def state(self, app: ASGIApp, mode: str, source: str) -> dict[str, Any] | None:
+        """For arun(): the state of ``app``'s lifespan on the running loop, started now if need be."""
+        __tracebackhide__ = True
+        if not _wanted(app, mode):
+            return None
+        loop = _current_loop()
+        key = (id(app), id(loop))
+        entry = self._loops.get(key)
+        if entry is None or entry[2] is not loop:
+            lifespan = Lifespan(app, mode, source)
+            self._loops[key] = (app, lifespan, loop)
+            try:
+                await lifespan.start()
+            except BaseException:
+                del self._loops[key]  # the next scenario tries again, and fails the same way
+                raise
+        else:
+            lifespan = entry[1]
+        return lifespan.state if lifespan.supported else None
+
+    async def aclose(self) -> None:
+        """Stop the lifespans on the running loop, then the rest as close() does."""
+        __tracebackhide__ = True
+        here = _current_loop()
+        failures: list[BaseException] = []
+        for key, (_, lifespan, loop) in list(self._loops.items()):
+            if loop is here:
+                del self._loops[key]
+                try:
+                    await lifespan.stop()
+                except BaseException as exc:
+                    failures.append(exc)
+        try:
+            self.close()
+        except BaseException as exc:
+            failures.append(exc)
+        if failures:
+            raise failures[0]
+
+    def close(self) -> None:
+        """Stop every lifespan (after the test); raise the first failure, after stopping them all."""
+        __tracebackhide__ = True
+        failures: list[BaseException] = []
+        for hosted in self._threads.values():
+            if hosted.loop is None or hosted.lifespan is None or hosted.loop.broken:
+                continue
+            try:
+                hosted.loop.call(hosted.lifespan.stop, bound=LIFESPAN_LIMIT + _SLACK,
+                                 target=f"{hosted.lifespan.name} (lifespan shutdown)")
+            except BaseException as exc:
+                failures.append(exc)
+            finally:
+                hosted.loop.close()
+        for _, lifespan, loop in self._loops.values():
+            try:
+                _stop_on_its_loop(lifespan, loop)
+            except BaseException as exc:
+                failures.append(exc)
+        self._threads.clear()
+        self._loops.clear()
+        if failures:
+            raise failures[0]
+
+
+def _wanted(app: ASGIApp, mode: str) -> bool:
+    if mode == "off":
+        return False
+    return mode == "on" or (may_speak_lifespan(app) and not lifespan_does_nothing(app))
+
+
+def _current_loop() -> object:
+    """The running loop (asyncio) or run (trio), as an identity."""
+    import sniffio
+
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        return trio.lowlevel.current_trio_token()
+    return asyncio.get_running_loop()
+
+
+def _stop_on_its_loop(lifespan: Lifespan, loop: object) -> None:
+    """An arun() lifespan after its test: stopped with the loop already, or stopped now if the loop is idle."""
+    if lifespan.ended or not lifespan.supported:
+        lifespan.raise_shutdown_failure()
+        return
+    if isinstance(loop, asyncio.AbstractEventLoop) and not loop.is_closed() and not loop.is_running():
+        loop.run_until_complete(lifespan.stop())  # a loop kept for more tests (a session-scoped one)
+        return
+    # A loop still running elsewhere: the lifespan stops when that loop ends (see docs/lifespan-and-routes.md).
+
+
+__all__ = ["AppLoop", "LifespanError", "Lifespans"]

@@ -1,0 +1,83 @@
+"""One scenario's clock: the loop's own, or the virtual clock and what keeps it honest.
+
+Under the virtual clock the scenario says when real work is in flight (its threads,
+processes, an asyncio socket), collects the stretches the loop never slept (the clock
+ran at the real rate) and the app's direct reads of the real clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .._result import TimelineRecorder
+from .._watch.workset import WorkSet
+from . import time_reads as _time_reads
+from .virtual import ALIGN
+
+
+class ScenarioClock:
+    """Install (virtual), then ``start()`` before reading the start time; ``stop()`` is idempotent."""
+
+    def __init__(self, backend: str, kind: str) -> None:
+        self.kind = kind
+        self._virtual = None
+        self._io_pending: Callable[[], bool] = lambda: False
+        if backend == "trio":
+            import trio
+
+            if kind == "virtual":
+                from .virtual import install_trio
+
+                self._virtual = install_trio()
+            self.read: Callable[[], float] = trio.current_time
+        else:
+            import asyncio
+
+            loop = asyncio.get_running_loop()
+            if kind == "virtual":
+                from .virtual import asyncio_io_pending, install_asyncio
+
+                self._virtual = install_asyncio(loop)
+                self._io_pending = lambda: asyncio_io_pending(loop)
+            self.read = loop.time  # read after the install, which shadows it
+        self._workset: WorkSet | None = None
+        self._deactivate: Callable[[], None] | None = None
+        #: (start, end) in the clock's own seconds: the loop never slept, time ran at the real rate.
+        self.starved: list[tuple[float, float]] = []
+        #: 'time.monotonic() at app.py:12 in handler -> ...', first read per line.
+        self.time_reads: dict[str, str] = {}
+
+    def start(self) -> None:
+        if self._virtual is None:
+            return
+        self._deactivate = self._virtual.activate(
+            self._real_pending, on_starved=lambda span: self.starved.append((span.start, span.end)),
+            align=ALIGN)
+        _time_reads.start()
+
+    def watch(self, workset: WorkSet, start: float, timeline: TimelineRecorder) -> None:
+        """Point the scenario's work at this clock (thread timestamps, real-clock reads)."""
+        virtual = self._virtual
+        if virtual is None:
+            return
+        self._workset = workset
+        workset.thread_now = lambda: round(virtual.now() - start, 9)  # as the driver's now()
+
+        def noticed(function: str, where: str) -> None:
+            if where not in self.time_reads:
+                self.time_reads[where] = function
+                timeline.add(workset.now(), "app", f"app read the real clock: {function} at {where}")
+
+        workset.notice_time_read = noticed
+
+    def stop(self) -> None:
+        if self._deactivate is not None:
+            deactivate, self._deactivate = self._deactivate, None
+            deactivate()
+            _time_reads.stop()
+        if self._workset is not None:
+            self._workset.notice_time_read = None
+
+    def _real_pending(self) -> bool:
+        workset = self._workset
+        return self._io_pending() or (workset is not None and workset.real_work_running())

@@ -1,0 +1,179 @@
+"""--disconnect-audit: requests an unmodified suite makes go through DisconnectTransport.
+
+Three seams, each a method swapped on its class for the session and put back at its end:
+
+- ``httpx.ASGITransport.handle_async_request`` and ``httpx2.ASGITransport``'s: the request is
+  handed to a DisconnectTransport made from the ASGITransport's own arguments (app,
+  raise_app_exceptions, root_path, client), one per ASGITransport.
+- ``starlette.testclient._TestClientTransport.handle_request`` (what ``fastapi.testclient``
+  re-exports): HTTP requests go to a DisconnectTransport that uses the TestClient's own
+  portal (its loop inside ``with``, so the lifespan it ran is the app's) and its lifespan
+  state; websocket requests keep the original path. Cookies, redirects and
+  ``client.stream`` live above the transport, in the client, and are untouched.
+
+The patch has one owner per process, leased (as anyio leases its runners): the first
+session that asks installs it, the last one to let go removes it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import weakref
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from . import current as _current
+
+#: Checked against: httpx 0.28, httpx2 2.16, starlette 1.10 (_TestClientTransport has had
+#: app, portal_factory, raise_server_exceptions, root_path, app_state and client since 0.37... 1.10).
+_TESTCLIENT_FIELDS = ("app", "portal_factory", "raise_server_exceptions", "root_path", "app_state", "client")
+
+
+class _Lease:
+    """How many sessions want the patch; installed while one does."""
+
+    def __init__(self) -> None:
+        self.holders = 0
+        self._undo: list[Callable[[], None]] = []
+
+    def acquire(self) -> None:
+        self.holders += 1
+        if self.holders == 1:
+            self._undo = _install()
+
+    def release(self) -> None:
+        if self.holders == 0:
+            return
+        self.holders -= 1
+        if self.holders == 0:
+            undo, self._undo = self._undo, []
+            for step in reversed(undo):
+                step()
+
+    @property
+    def installed(self) -> bool:
+        return self.holders > 0
+
+
+LEASE = _Lease()
+
+# One DisconnectTransport per patched transport: it keeps that transport's open exchanges.
+_OURS: weakref.WeakKeyDictionary[object, Any] = weakref.WeakKeyDictionary()
+
+
+def auditing() -> bool:
+    """Whether this request is audited: the test's settings say so (a marker may say audit=False)."""
+    context = _current.current()
+    if context is None:
+        return True  # outside a test (a session fixture's set-up): the run asked for the audit
+    try:
+        return context.settings.audit
+    except Exception:  # a bad marker: the test's own use of the marker reports it
+        return True
+
+
+def _ours(transport: object, make: Callable[[], Any]) -> Any:
+    ours = _OURS.get(transport)
+    if ours is None:
+        ours = _OURS[transport] = make()
+        ours._audit = True  # the run made it, not the test: advice names run-wide settings
+    return ours
+
+
+def _swap(owner: type, name: str, new: Callable[..., Any]) -> Callable[[], None]:
+    """Replace ``owner.name``; return what puts it back (deleting it if it was inherited)."""
+    had_own = name in owner.__dict__
+    old = owner.__dict__.get(name)
+    setattr(owner, name, new)
+
+    def undo() -> None:
+        if had_own:
+            setattr(owner, name, old)
+        else:
+            delattr(owner, name)
+
+    return undo
+
+
+def _install() -> list[Callable[[], None]]:
+    undo: list[Callable[[], None]] = []
+    for library in ("httpx", "httpx2"):
+        try:
+            module = importlib.import_module(library)
+        except ImportError:
+            continue
+        undo += _patch_asgi_transport(module.ASGITransport)
+    try:
+        # import_module, not `from starlette import testclient`: that would return the package's
+        # attribute even after sys.modules dropped the module, and tests would import another copy.
+        testclient = importlib.import_module("starlette.testclient")
+    except (ImportError, RuntimeError):  # no starlette, or a starlette without httpx/httpx2
+        pass
+    else:
+        undo += _patch_testclient(testclient)
+    return undo
+
+
+def _patch_asgi_transport(kind: type) -> list[Callable[[], None]]:
+    from .transport import DisconnectTransport
+
+    original = kind.handle_async_request  # type: ignore[attr-defined]
+    original_aclose = kind.aclose  # type: ignore[attr-defined]
+
+    async def handle_async_request(self: Any, request: Any) -> Any:
+        __tracebackhide__ = True
+        if not auditing():
+            return await original(self, request)
+        ours = _ours(self, lambda: DisconnectTransport(self.app, self.raise_app_exceptions, self.root_path,
+                                                       self.client))
+        return await ours.handle_async_request(request)
+
+    async def aclose(self: Any) -> None:
+        __tracebackhide__ = True
+        ours = _OURS.get(self)
+        if ours is not None:
+            await ours.aclose()
+        await original_aclose(self)
+
+    return [_swap(kind, "handle_async_request", handle_async_request), _swap(kind, "aclose", aclose)]
+
+
+def _patch_testclient(testclient: Any) -> list[Callable[[], None]]:
+    from .transport import DisconnectTransport
+
+    kind: type | None = getattr(testclient, "_TestClientTransport", None)
+    if kind is None or not hasattr(kind, "handle_request"):
+        return _moved(testclient, "_TestClientTransport.handle_request")
+    original = kind.handle_request
+
+    def handle_request(self: Any, request: Any) -> Any:
+        __tracebackhide__ = True
+        if request.url.scheme in ("ws", "wss") or not auditing():
+            return original(self, request)  # websockets keep TestClient's own session
+        missing = [name for name in _TESTCLIENT_FIELDS if not hasattr(self, name)]
+        if missing:
+            _moved(testclient, f"_TestClientTransport.{missing[0]}")
+
+        def make() -> DisconnectTransport:
+            ours = DisconnectTransport(self.app, self.raise_server_exceptions, self.root_path, tuple(self.client))
+            ours._portals = self.portal_factory  # the TestClient's loop: inside `with`, its lifespan's
+            ours._state = self.app_state  # what its lifespan set: each request gets a shallow copy
+            ours._extensions = {"http.response.debug": {}}  # template responses say what they rendered
+            return ours
+
+        response = _ours(self, make).handle_request(request)
+        stream = response.stream
+        # TestClient's close() (the end of its `with`) closes responses still open: ours too.
+        self._open_requests.add(stream.close)
+        stream.on_close = lambda: self._open_requests.discard(stream.close)
+        return response
+
+    return [_swap(kind, "handle_request", handle_request)]
+
+
+def _moved(module: Any, what: str) -> NoReturn:
+    version = getattr(sys.modules.get("starlette"), "__version__", "?")
+    raise RuntimeError(f"--disconnect-audit cannot patch starlette {version}: {module.__name__}.{what} is not "
+                       "where pytest-disconnect expects it (checked against starlette 1.10); audit that suite "
+                       "with DisconnectTransport instead (see docs/audit.md)")

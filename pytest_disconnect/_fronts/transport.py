@@ -1,0 +1,496 @@
+"""DisconnectTransport: httpx requests to an ASGI app, where a client that gives up reaches
+the app as ``http.disconnect``, never as a cancellation of the app.
+
+httpx's ASGITransport runs the app inside the caller's task: a client timeout is
+ignored, and cancelling the caller cancels the app directly, so a handler with no
+disconnect handling looks stopped (the bug catalogue's B11). Here each request is a scenario
+driven in a background task; the caller only talks to it through the channel.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
+from dataclasses import replace
+from types import ModuleType
+from typing import Any
+
+import anyio
+import httpx
+import sniffio
+from anyio.from_thread import BlockingPortal
+
+from .._asgi.channel import Channel
+from .._asgi.request import Request
+from .._asgi.trigger import CLIENT_DECIDES, Trigger
+from .._errors import ClientLeft, NotAnASGIApp
+from .._report.kept_results import Results
+from .._report.text import headline
+from .._result import DisconnectResult, Entry
+from .._scenario.driver import check_app, drive
+from .._settings import Settings, Source, apply
+from .._types import ASGIApp, WaitableEvent
+from . import current as _current
+from .clients import PortalFactory, async_stream, library_of, new_portal, sync_stream
+from .fixture import _extras, judge
+
+_SOURCE = Source("call", "DisconnectTransport()")
+
+
+class DisconnectTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
+    """An httpx transport over an ASGI app, like ``httpx.ASGITransport``, except that a
+    client that gives up (its read timeout expires, or the calling task is cancelled,
+    or it closes a streamed response early) is a disconnect the app sees through
+    ``receive()``/``send()``, and each request's work is watched until it stops.
+
+    A drop-in for ``httpx.ASGITransport`` and ``httpx2.ASGITransport``: it takes their
+    arguments (``app``, ``raise_app_exceptions``, ``root_path``, ``client``) and serves
+    ``httpx.AsyncClient``, ``httpx.Client``, ``httpx2.AsyncClient`` and ``httpx2.Client``
+    (a sync client's requests run on a ``backend`` event loop in a worker thread, one loop
+    for the client's ``with`` block). Like them, it does not run the app's lifespan.
+
+    ``after`` plans a disconnect for every request (``--disconnect-after`` and the
+    marker do the same for a whole run or test); ``tolerance``, ``patience``,
+    ``server``, ``clock``, ``live``, ``allow``, ``heavy`` and ``check`` are as for
+    ``disconnect.run()`` (with ``live``, each request goes through a real server).
+    With ``check=True`` a request whose work outlived the tolerance raises
+    HandlerKeptRunning. ``results`` holds every request's DisconnectResult.
+    """
+
+    def __init__(
+        self, app: ASGIApp, raise_app_exceptions: bool = True, root_path: str = "",
+        client: tuple[str, int] = ("127.0.0.1", 123), *, after: float | Trigger | str | None = None,
+        tolerance: float | None = None, patience: float | None = None, server: str | None = None,
+        clock: str | None = None, live: str | None = None, allow: Iterable[str] = (),
+        heavy: str | Iterable[str] = (), check: bool = True, backend: str = "asyncio",
+    ) -> None:
+        check_app(app)
+        if backend not in ("asyncio", "trio"):
+            raise ValueError(f"backend must be 'asyncio' or 'trio', not {backend!r}")
+        self.app = app
+        self.raise_app_exceptions = raise_app_exceptions
+        self.root_path = root_path
+        self.client = client
+        self.check = check
+        #: The requests' results, in the order their verdicts came: every one, or in a long loop the
+        #: first failing ones and the last ones (``results.total`` counts them all; see _kept_results).
+        self.results = Results()
+        self._overrides = {"after": after, "tolerance": tolerance, "patience": patience, "server": server,
+                           "clock": clock, "live": live}
+        apply(Settings(), _SOURCE, self._overrides)  # a bad value fails here, naming the argument
+        self._extras = _extras(allow, heavy)
+        self._open: set[_Exchange] = set()
+        #: For a sync client: where its requests' loops come from, and the one its ``with`` block holds.
+        self._portals: PortalFactory = new_portal(backend)
+        self._held: tuple[BlockingPortal, ExitStack] | None = None
+        #: The app's scope["state"] (a TestClient's lifespan state): each request gets a shallow copy.
+        self._state: dict[str, Any] | None = None
+        #: scope["extensions"] to offer (an audited TestClient's http.response.debug).
+        self._extensions: dict[str, dict[str, object]] | None = None
+        #: True when --disconnect-audit made this transport, not the test: advice then names run-wide settings.
+        self._audit = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        __tracebackhide__ = True
+        library = library_of(request)
+        if not isinstance(request.stream, library.AsyncByteStream):
+            raise TypeError(f"a request with a sync body reached the async API; use {library.__name__}."
+                            f"AsyncClient (or {library.__name__}.Client) as it is")
+        chunks = [bytes(chunk) async for chunk in request.stream]
+        exchange, (status, headers) = await self._open_exchange(request, chunks, library)
+        response: httpx.Response = library.Response(
+            status, headers=headers, stream=async_stream(library, _Body(exchange)), request=request)
+        _attach_debug(response, exchange)
+        return response
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """A sync client's request: the scenario runs on a portal's loop, the body is read through it."""
+        __tracebackhide__ = True
+        library = library_of(request)
+        if not isinstance(request.stream, library.SyncByteStream):
+            raise TypeError(f"a request with an async body reached the sync API; use {library.__name__}."
+                            f"Client (or {library.__name__}.AsyncClient) as it is")
+        chunks = [bytes(chunk) for chunk in request.stream]
+        stack = ExitStack()  # closes a loop started for this request only, with its response
+        portal = self._held[0] if self._held is not None else stack.enter_context(self._portals())
+        try:
+            exchange, (status, headers) = portal.call(self._open_exchange, request, chunks, library)
+        except BaseException:
+            stack.close()
+            raise
+        response: httpx.Response = library.Response(
+            status, headers=headers, stream=sync_stream(library, _Body(exchange), portal, stack), request=request)
+        _attach_debug(response, exchange)
+        return response
+
+    async def _open_exchange(self, request: httpx.Request, chunks: list[bytes], library: ModuleType
+                             ) -> tuple[_Exchange, tuple[int, list[tuple[bytes, bytes]]]]:
+        __tracebackhide__ = True
+        context = _current.current()
+        settings = apply(context.settings if context is not None else Settings(), _SOURCE, self._overrides)
+        # Only a moment someone chose: by default the client leaves when it gives up.
+        planned = settings.after if "after" in settings.sources else CLIENT_DECIDES
+        if planned is CLIENT_DECIDES:
+            settings = replace(settings, after=CLIENT_DECIDES,
+                               sources={**settings.sources, "after": "DisconnectTransport: the client's timeout"})
+        scenario = replace(_to_request(request, chunks), root_path=self.root_path, client=self.client,
+                           state=self._state, extensions=self._extensions)
+        exchange = _Exchange(self, request, scenario, settings, planned, context, library)
+        return exchange, await exchange.open()
+
+    def __enter__(self) -> DisconnectTransport:
+        """A sync client's ``with`` block: its requests share one event loop until it ends."""
+        if self._held is None:
+            stack = ExitStack()
+            self._held = stack.enter_context(self._portals()), stack
+        return self
+
+    def close(self) -> None:
+        """A sync client closing: responses still open see their client leave, then its loop ends."""
+        __tracebackhide__ = True
+        held, self._held = self._held, None
+        if held is None:
+            return  # responses read through a loop of their own close with it
+        portal, stack = held
+        with stack:
+            portal.call(self.aclose)
+
+    async def aclose(self) -> None:
+        """Closing the client closes its connections: an exchange still open sees its client leave."""
+        __tracebackhide__ = True
+        for exchange in list(self._open):
+            await exchange.close("the client was closed")
+
+    def __repr__(self) -> str:
+        return f"<DisconnectTransport {getattr(self.app, '__qualname__', type(self.app).__name__)}>"
+
+
+class _TimedOut(Exception):
+    pass
+
+
+class _Exchange:
+    """One request: the scenario runs in a background task; the caller reads what reached it."""
+
+    def __init__(self, transport: DisconnectTransport, original: httpx.Request, request: Request,
+                 settings: Settings, planned: Trigger, context: _current.TestContext | None,
+                 library: ModuleType) -> None:
+        self.transport = transport
+        self.library = library  # httpx or httpx2: the client's own exception classes
+        self.original = original
+        self.request = request
+        self.settings = settings
+        self.planned = planned
+        self.context = context
+        self.timeout = _read_timeout(original)
+        self.channel: Channel | None = None
+        self.result: DisconnectResult | None = None
+        self.crash: BaseException | None = None
+        self.finished = False
+        self.concluded = False
+        self.handed = 0  # body parts handed to the caller
+        self.head_given = False  # the status and headers were handed to the caller
+        #: The body of the 500 answered for an app that sent no response.
+        self.error_body: bytes | None = None
+        self._leave_reason: str | None = None
+        #: Every task waiting on this exchange (a reader, and a client closing it from elsewhere).
+        self._waiters: set[WaitableEvent] = set()
+        self._loop = _Loop.current()
+        self._started = 0.0  # the loop's time when the scenario started
+        if context is not None:  # until concluded: a test that ends first is told its verdict was lost
+            context.pending[self] = request.target
+        self._task: object = None  # a strong reference: asyncio keeps only weak ones
+
+    async def open(self) -> tuple[int, list[tuple[bytes, bytes]]]:
+        """The response's status and headers once they reached the client; raises if none did."""
+        __tracebackhide__ = True
+        self.transport._open.add(self)
+        self._task = self._loop.spawn(self._run, f"pytest-disconnect client: {self.request.target}")
+        # The read timeout counts from the scenario's start (exact numbers on the virtual clock).
+        await self._until(lambda: self.finished or self.channel is not None, timeout=False)
+        await self._until(self._has(lambda channel: channel.delivered_start or channel.left), since=self._started)
+        channel = self.channel
+        if channel is not None and channel.delivered_start:
+            self.head_given = True
+            return channel.status or 500, list(channel.headers)
+        # Shielded: a caller cancelled now (its own timeout, say) must still get the verdict.
+        with anyio.CancelScope(shield=True):
+            result = await self._conclude()
+        if channel is not None and channel.left:
+            raise self._gone(result)
+        # The app ended without a response: uvicorn answers 500 for it (ASGITransport too, when
+        # told not to raise the app's exception).
+        self.error_body = b"Internal Server Error"
+        return 500, [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21")]
+
+    async def _run(self) -> None:
+        try:
+            self.result = await drive(self.transport.app, self.request, self.settings,
+                                      trigger=self.planned, on_channel=self._attach, entry=self._entry(),
+                                      **self.transport._extras)
+        except BaseException as exc:  # a system task must not raise; the caller re-raises it
+            self.crash = exc
+        finally:
+            self.finished = True
+            self._wake()
+
+    def _entry(self) -> Entry:
+        """An audit when --disconnect-audit made the transport, or the run (command line or ini)
+        planned the disconnect, not this test."""
+        run_wide = self.settings.source("after").startswith(("--disconnect-after", "disconnect_after",
+                                                              "-o disconnect_after"))
+        return "audit" if run_wide or self.transport._audit else "transport"
+
+    def _attach(self, channel: Channel) -> None:
+        self.channel = channel
+        self._started = self._loop.now()
+        channel.gives_up_at = self.timeout  # from the request's start, however late this task runs
+        channel.on_change = self._wake
+        self._wake()
+        if self._leave_reason is not None:  # the client gave up before the scenario began
+            channel.leave(reason=self._leave_reason)
+
+    def _wake(self) -> None:
+        for event in self._waiters:
+            event.set()
+
+    async def _wait(self, deadline: float | None) -> bool:
+        """Wait for the next change; False if ``deadline`` came first."""
+        event = self._loop.new_event()
+        self._waiters.add(event)
+        try:
+            return await self._loop.wait(event, deadline)
+        finally:
+            self._waiters.discard(event)
+
+    def _has(self, what: Callable[[Channel], bool]) -> Callable[[], bool]:
+        return lambda: self.finished or (self.channel is not None and what(self.channel))
+
+    async def _until(self, ready: Callable[[], bool], *, timeout: bool = True, since: float | None = None) -> None:
+        """Wait for ``ready()`` within the read timeout (from ``since``, or now); a client giving up leaves first."""
+        __tracebackhide__ = True
+        loop = self._loop
+        start = loop.now() if since is None else since
+        deadline = None if self.timeout is None or not timeout else start + self.timeout
+        channel = self.channel
+        if deadline is not None and channel is not None and self.timeout is not None and since is None:
+            # What the app sends after this reaches nobody, even if a blocked loop delays the timer.
+            channel.gives_up_at = channel.now() + self.timeout
+        try:
+            while not ready():
+                woken = await self._wait(deadline)
+                expired = deadline is not None and (not woken or loop.now() >= deadline)
+                if expired and (not ready() or self._gave_up_first()):
+                    raise _TimedOut
+            if channel is not None:
+                channel.gives_up_at = None
+        except _TimedOut:
+            await self.close(f"its read timeout ({self.timeout:g} s) expired")
+            raise self.library.ReadTimeout(f"no response within the read timeout of {self.timeout:g} s",
+                                           request=self.original) from None
+        except anyio.get_cancelled_exc_class():
+            await self.close("its task was cancelled")
+            raise
+
+    def _gave_up_first(self) -> bool:
+        """The client's timeout came before its planned leaving, with nothing new for it to read
+        (a blocked loop ran both late): the timeout is what the client saw."""
+        channel = self.channel
+        if channel is None or channel.gives_up_at is None or channel.disconnected_at is None:
+            return False
+        fresh = (self.handed < len(channel.delivered) or channel.delivered_complete) if self.head_given \
+            else channel.delivered_start
+        return channel.gives_up_at < channel.disconnected_at and not fresh
+
+    async def close(self, reason: str) -> DisconnectResult:
+        """The client leaves (unless it has the whole response), then the verdict is awaited."""
+        __tracebackhide__ = True
+        channel = self.channel
+        if not (self.concluded or self.finished or (channel is not None and channel.delivered_complete)):
+            if channel is None:
+                self._leave_reason = f"the client gave up: {reason}"
+            elif not channel.left:
+                channel.leave(reason=f"the client gave up: {reason}")
+        if self.finished:  # nothing to wait for: no need for a shield
+            return await self._conclude()
+        with anyio.CancelScope(shield=True):  # a cancelled caller still gets its verdict
+            result = await self._conclude()
+        return result
+
+    async def _conclude(self) -> DisconnectResult:
+        """Wait for the scenario's end (bounded by the watch limit), record it, judge it once."""
+        __tracebackhide__ = True
+        while not self.finished:
+            await self._wait(None)
+        if self.crash is not None:
+            raise self.crash
+        result = self.result
+        assert result is not None
+        if self.concluded:
+            return result
+        self.concluded = True
+        self.transport._open.discard(self)
+        if self.context is not None:
+            self.context.pending.pop(self, None)
+        self.transport.results.append(result)
+        if self.context is not None:
+            self.context.record(result, section=result.disconnected_at is not None or not result.passed)
+        error = result.app_error
+        if not self.transport.raise_app_exceptions and isinstance(error, Exception) and not isinstance(
+                error, NotAnASGIApp):
+            judge(replace(result, app_error=None), self.transport.check)  # a 500 instead, as ASGITransport
+            return result
+        return judge(result, self.transport.check)
+
+    def _gone(self, result: DisconnectResult) -> Exception:
+        """What the caller gets when the connection went away under it without its asking."""
+        if self.planned is CLIENT_DECIDES:  # closed from elsewhere (client.aclose() in another task)
+            stream_closed: Exception = self.library.StreamClosed()
+            return stream_closed
+        return self._left(result)
+
+    def _left(self, result: DisconnectResult) -> ClientLeft:
+        return ClientLeft(f"{headline(result)}; the client left {self.planned.describe()} "
+                          f"({self.settings.source('after')}), so there is no response to check", result)
+
+
+class _Body:
+    """The response body as the app sends it: no buffering before handing it over.
+
+    An iterator object rather than an async generator: trio warns about generators
+    dropped unfinished, and a client that stops reading early is what we test.
+    """
+
+    def __init__(self, exchange: _Exchange) -> None:
+        self._exchange = exchange
+
+    def __aiter__(self) -> _Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        __tracebackhide__ = True
+        exchange = self._exchange
+        if exchange.error_body is not None:  # the 500 for an app that ended without a response
+            part, exchange.error_body = exchange.error_body, b""
+            if part:
+                return part
+            raise StopAsyncIteration
+        channel = exchange.channel
+        assert channel is not None
+        head = exchange.original.method == "HEAD"  # as ASGITransport and TestClient: no body for HEAD
+        while True:
+            while exchange.handed < len(channel.delivered):
+                part = channel.delivered[exchange.handed]
+                exchange.handed += 1
+                if part and not head:
+                    return part
+            if channel.delivered_complete:
+                # As with ASGITransport, the client is done when the app is (a BackgroundTask runs first).
+                await exchange.close("")
+                raise StopAsyncIteration
+            if channel.left or exchange.finished:
+                result = await exchange.close("")
+                if channel.left:
+                    raise exchange._gone(result)
+                if result.app_error is not None and not exchange.transport.raise_app_exceptions:
+                    raise StopAsyncIteration  # what the app sent, as ASGITransport gives it
+                raise exchange.library.RemoteProtocolError("the app ended before its response was complete",
+                                                           request=exchange.original)
+            await exchange._until(exchange._has(
+                lambda channel: len(channel.delivered) > exchange.handed or channel.delivered_complete
+                or channel.left))
+
+    async def aclose(self) -> None:
+        __tracebackhide__ = True
+        if self._exchange.error_body is None:
+            await self._exchange.close("it closed the response before its end")
+
+
+def _attach_debug(response: httpx.Response, exchange: _Exchange) -> None:
+    """What a template response rendered, where TestClient puts it (when the scope offered it)."""
+    channel = exchange.channel
+    info = channel.debug_info if channel is not None else None
+    if isinstance(info, dict):
+        response.extensions["http.response.debug"] = info
+        for name in ("template", "context"):
+            if name in info:
+                setattr(response, name, info[name])
+
+
+def _to_request(request: httpx.Request, chunks: list[bytes]) -> Request:
+    url = request.url
+    raw_path = url.raw_path.partition(b"?")[0]
+    default_port = 443 if url.scheme == "https" else 80
+    return Request(
+        method=request.method, path=url.path, raw_path=raw_path.decode("ascii"), query_string=url.query,
+        headers=tuple((name.lower(), value) for name, value in request.headers.raw),
+        chunks=tuple(chunk for chunk in chunks if chunk) or (b"",),
+        scheme=url.scheme, server=(url.host, url.port or default_port),
+    )
+
+
+def _read_timeout(request: httpx.Request) -> float | None:
+    timeout: Any = request.extensions.get("timeout", {})
+    read = timeout.get("read") if isinstance(timeout, dict) else None
+    return float(read) if isinstance(read, (int, float)) else None
+
+
+class _Loop:
+    """The little the exchange needs from the backend, without anyio's per-call lookups
+    (a cancel scope per wait cost a third of a request)."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        if backend == "trio":
+            import trio
+
+            self.new_event: Callable[[], WaitableEvent] = trio.Event
+            self.now: Callable[[], float] = trio.current_time
+        else:
+            import asyncio
+
+            self._asyncio_loop = asyncio.get_running_loop()
+            self.new_event = asyncio.Event
+            loop = self._asyncio_loop
+            self.now = lambda: loop.time()  # looked up each time: the virtual clock shadows it
+
+    @classmethod
+    def current(cls) -> _Loop:
+        return cls(sniffio.current_async_library())
+
+    async def wait(self, event: WaitableEvent, deadline: float | None) -> bool:
+        """Wait for ``event`` until ``deadline`` (the loop's clock); False if the deadline came first."""
+        if deadline is None:
+            await event.wait()
+            return True
+        if self.backend == "trio":
+            import trio
+
+            with trio.move_on_at(deadline):
+                await event.wait()
+            return event.is_set()
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            event.set()
+
+        timer = self._asyncio_loop.call_at(deadline, expire)
+        try:
+            await event.wait()
+        finally:
+            timer.cancel()
+        return not expired
+
+    def spawn(self, run: Callable[[], Any], name: str) -> object:
+        """Start ``run`` outside the caller's cancel scopes: cancelling the caller must not reach the app."""
+        context = contextvars.copy_context()
+        if self.backend == "trio":
+            import trio
+
+            trio.lowlevel.spawn_system_task(trio.lowlevel.disable_ki_protection(run), name=name,
+                                            context=context)
+            return None
+        return self._asyncio_loop.create_task(run(), name=name, context=context)

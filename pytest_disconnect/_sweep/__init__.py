@@ -1,0 +1,1 @@
+"""The sweep: every route of an app, requests generated, disconnect moments searched."""

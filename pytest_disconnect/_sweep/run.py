@@ -1,0 +1,206 @@
+"""Sweep one endpoint: find the simplest valid request, then search disconnect moments for a failure.
+
+1. A valid request: requests are drawn simplest first and sent without a
+   disconnect until one gets an answer below 400. None in the budget: the
+   route is skipped, naming the answers it got.
+2. Moments: Hypothesis draws from ``strategies.moments()`` (request events, then
+   times up to how long the valid request took) and shrinks a failure to the
+   simplest moment. The budget bounds both the examples and the wall-clock
+   seconds; once the seconds are spent the remaining examples are rejected.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NoReturn, final
+
+import pytest
+from hypothesis import HealthCheck, Phase, find, given, reject
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample, Unsatisfiable
+
+from .._asgi.routes import Route
+from .._asgi.trigger import Trigger
+from .._errors import HandlerKeptRunning
+from .._fronts.fixture import Disconnect
+from .._report.text import failure_message
+from .._result import DisconnectResult
+from .._settings import Settings, Source, apply
+from .._types import ASGIApp
+from ..strategies import moments
+from .config import RoutePlan
+from .requests import NotGenerated, SweepRequest, requests_for
+
+#: Where a sweep's own settings come from, in provenance ('clock=virtual (the sweep)').
+SWEEP_SOURCE = Source("sweep")
+SEARCH_SOURCE = Source("sweep", "'s search")
+ROUTES_SOURCE = Source("sweep", " rule in disconnect_sweep_routes")
+
+
+@final
+@dataclass(frozen=True)
+class Found:
+    """The search's outcome for one endpoint."""
+
+    request: SweepRequest
+    examples: int
+    #: The simplest failing scenario, or None if every moment passed.
+    failure: DisconnectResult | None
+    #: Seconds the valid request took without a disconnect (the span times were drawn from).
+    span: float
+
+
+def route_settings(base: Settings, plan: RoutePlan) -> Settings:
+    """The run's settings, the virtual clock unless the run chose a clock, then the route's rule."""
+    settings = base
+    if base.source("clock") == "default":
+        settings = apply(settings, SWEEP_SOURCE, {"clock": "virtual"})
+    if plan.settings:
+        settings = apply(settings, ROUTES_SOURCE, plan.settings)
+    return settings
+
+
+def sweep_endpoint(app: ASGIApp, route: Route, method: str, plan: RoutePlan, settings: Settings,
+                   record: Callable[[DisconnectResult], None] | None) -> Found:
+    """Probe, search, shrink. Skips (pytest.skip) a route without a valid request."""
+    __tracebackhide__ = True
+    if plan.skip is not None:
+        _skip(plan.skip)
+    try:
+        requests = requests_for(route, method, path=plan.path)
+    except NotGenerated as exc:
+        _skip(f"{method} {route.path}: {exc}")
+    return _search(app, settings, requests, plan, record, f"{method} {route.path}")
+
+
+def _search(app: ASGIApp, settings: Settings, requests: st.SearchStrategy[SweepRequest], plan: RoutePlan,
+            record: Callable[[DisconnectResult], None] | None, endpoint: str) -> Found:
+    __tracebackhide__ = True
+    request, span, rate = _valid_request(app, settings, requests, plan, endpoint)
+    deadline = time.monotonic() + plan.budget.seconds
+    resolution = max(0.01, round(span / 20, 2))
+    examples = 0
+    failing: list[DisconnectResult] = []
+
+    @hypothesis_settings(max_examples=plan.budget.examples, deadline=None, derandomize=True, database=None,
+                         suppress_health_check=list(HealthCheck), print_blob=False, report_multiple_bugs=False,
+                         phases=(Phase.explicit, Phase.generate, Phase.shrink))
+    @given(moment=moments(max_value=max(span, resolution), resolution=resolution))
+    def search(moment: Trigger) -> None:
+        nonlocal examples
+        # Once the route's seconds are spent, or would be by this moment (a route that keeps the virtual
+        # clock at the real rate pays for a late moment in real seconds), the rest is rejected. A
+        # failure is always shrunk and replayed.
+        at = span if moment.kind in ("response-start", "response-chunks") else (moment.seconds or 0.0)
+        cost = at * rate
+        if time.monotonic() + cost > deadline and not failing:
+            reject()
+        examples += 1
+        result = _send(settings, app, request, plan, moment)
+        if result.verdict == "not-disconnected":
+            reject()  # the app never reached this moment within the watch: it tells nothing
+        if record is not None:
+            record(result)
+        if not result.passed:
+            failing.append(result)
+            raise HandlerKeptRunning(failure_message(result), result)
+
+    try:
+        search()
+    except HandlerKeptRunning:
+        # Hypothesis replays the shrunk example last: the last failure is the simplest.
+        return Found(request, examples, failing[-1], span)
+    except Exception as exc:
+        if failing:  # e.g. Flaky: a moment that failed once and passed on replay; report the failure seen
+            return Found(request, examples, failing[-1], span)
+        if not isinstance(exc, Unsatisfiable) or not examples:
+            raise
+        # Unsatisfiable after some examples: the seconds ran out, and what was tried passed.
+    return Found(request, examples, None, span)
+
+
+def _send(settings: Settings, app: ASGIApp, request: SweepRequest, plan: RoutePlan,
+          moment: Trigger) -> DisconnectResult:
+    body = b"null" if request.has_json and request.json is None else b""
+    headers = list(request.headers)
+    if body:
+        headers.append(("content-type", "application/json"))
+    # A fresh Disconnect, and so a fresh lifespan, per scenario: what one example left in the
+    # app's state (a cache the probe warmed) must not hide the work from the next, and a
+    # shrunk example must replay as it first ran.
+    disconnect = Disconnect(apply(settings, SEARCH_SOURCE, {"after": moment}))
+    try:
+        return disconnect.run(app, request.method, request.path, json=request.json, body=body,
+                              headers=headers or None, allow=plan.allow, check=False)
+    finally:
+        disconnect.close()
+
+
+def _valid_request(app: ASGIApp, settings: Settings, requests: st.SearchStrategy[SweepRequest],
+                   plan: RoutePlan, endpoint: str) -> tuple[SweepRequest, float, float]:
+    """The simplest request the app answers below 400 when nobody leaves, how long it took (seconds on
+    the scenario's clock), and what a second of it cost in real time (near 0 on the virtual clock)."""
+    __tracebackhide__ = True
+    seen: list[str] = []
+    spans: dict[str, tuple[float, float]] = {}
+
+    verdicts: dict[str, bool] = {}
+
+    def valid(request: SweepRequest) -> bool:
+        key = repr(request)
+        if key not in verdicts:  # find() asks again about the one it returns: do not send it twice
+            verdicts[key] = sent_and_answered(request)
+        return verdicts[key]
+
+    def sent_and_answered(request: SweepRequest) -> bool:
+        began = time.monotonic()
+        try:
+            result = _send(settings, app, request, plan, Trigger.never())
+        except Exception as exc:  # the app raised: not a request it accepts
+            _note(seen, f"{request.describe()} -> raised {type(exc).__name__}")
+            return False
+        status = result.status
+        if result.app_error is not None and status is None:
+            _note(seen, f"{request.describe()} -> raised {type(result.app_error).__name__}")
+            return False
+        # Valid: answered below 400, or still at work when the watch ended (the work we want to test).
+        if status is None and result.cancelled_at is None:
+            _note(seen, f"{request.describe()} -> no answer")
+            return False
+        if status is not None and status >= 400:
+            _note(seen, f"{request.describe()} -> {status}")
+            return False
+        ended = result.response_complete_at or result.returned_at
+        span = ended if ended is not None else result.settings.watch_limit
+        spans[repr(request)] = (span, (time.monotonic() - began) / max(span, 0.01))
+        return True
+
+    try:
+        request = find(requests, valid, settings=hypothesis_settings(
+            max_examples=plan.budget.examples, deadline=None, derandomize=True, database=None,
+            suppress_health_check=list(HealthCheck), phases=(Phase.generate, Phase.shrink)))
+    except (NoSuchExample, Unsatisfiable):  # Unsatisfiable: every drawn request was filtered out
+        shown = "; ".join(seen[:3]) + (f"; {len(seen) - 3} more" if len(seen) > 3 else "") or "none could be drawn"
+        _skip(f"{endpoint}: no valid request in {plan.budget.examples} generated ({shown}); "
+                    f"set one with 'path=' in disconnect_sweep_routes")
+    span, rate = spans.get(repr(request), (1.0, 1.0))
+    return request, max(0.01, math.ceil(span * 100) / 100), min(rate, 1.0)
+
+
+def _skip(reason: str) -> NoReturn:
+    """Skip the test, reported at the handler (the item's location), not at this line."""
+    raise pytest.skip.Exception(reason, _use_item_location=True)
+
+
+def _note(seen: list[str], text: str) -> None:
+    if text not in seen:
+        seen.append(text)
+
+
+def found_json(found: Found) -> str:
+    return jsonlib.dumps({"request": found.request.to_json(), "examples": found.examples})

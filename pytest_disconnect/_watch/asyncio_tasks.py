@@ -1,0 +1,141 @@
+"""asyncio: a task factory, chained to any previous one, attributes tasks by ContextVar."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import weakref
+from collections.abc import Callable, Coroutine, Generator
+from contextlib import contextmanager
+from typing import Any
+
+from .._compat import TaskConstructor, eager_constructor, eager_factory
+from .workset import WorkSet, current_workset, task_name
+
+new_event = asyncio.Event
+_TaskFactory = Callable[..., "asyncio.Future[Any]"]
+
+
+def _track(task: asyncio.Future[Any], coro: Coroutine[Any, Any, Any],
+           context: contextvars.Context | None, name: str) -> None:
+    """Register ``task`` with the scenario whose ContextVar it carries, if any."""
+    workset = context.get(current_workset) if context is not None else current_workset.get()
+    if workset is not None and not workset.knows(task):  # a factory chained over ours calls us too
+        work = workset.started(task, coro, task_name(name, coro))
+        # Not task.exception(): that would silence 'exception was never retrieved'.
+        task.add_done_callback(
+            lambda done: workset.ended(work, "cancelled" if done.cancelled() else "ended"))
+
+
+class _TrackingFactory:
+    """Delegates to the previous factory, then registers the task with its scenario."""
+
+    def __init__(self, previous: _TaskFactory | None) -> None:
+        self.previous = previous
+        self.users = 0
+        #: What goes on the loop: this factory, or an eager one around a tracking constructor.
+        self.installed: _TaskFactory = self
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any],
+                 **kwargs: Any) -> asyncio.Future[Any]:
+        if self.previous is not None:
+            task = self.previous(loop, coro, **kwargs)
+        else:
+            task = asyncio.Task(coro, loop=loop, **kwargs)
+        _track(task, coro, kwargs.get("context"), str(kwargs.get("name") or ""))
+        return task
+
+
+class _EagerTrackingFactory(_TrackingFactory):
+    """Keeps an eager factory eager (Python 3.12+).
+
+    anyio spots an eager factory by its code and calls the task constructor inside it, so a
+    plain wrapper would either hide its tasks or start them before anyio set up their cancel
+    scopes. Instead, asyncio's own eager factory goes on the loop around a constructor that
+    calls the previous factory's constructor and registers the task: anyio's tasks and every
+    ``create_task()`` are attributed, and tasks start eagerly as before.
+    """
+
+    def __init__(self, previous: _TaskFactory, constructor: TaskConstructor) -> None:
+        super().__init__(previous)
+        self.constructor = constructor
+        self.installed = eager_factory(self._construct)
+
+    def _construct(self, coro: Coroutine[Any, Any, Any], **kwargs: Any) -> asyncio.Task[Any]:
+        # An eager task may have run its first step (and spawned children) by now: they carry
+        # the same ContextVar, so they are attributed either way.
+        task = self.constructor(coro, **kwargs)
+        _track(task, coro, kwargs.get("context"), str(kwargs.get("name") or ""))
+        return task
+
+    def construct_lazily(self, coro: Coroutine[Any, Any, Any], **kwargs: Any) -> asyncio.Task[Any]:
+        """A tracked task that first runs on the loop's next turn (the constructor's default)."""
+        return self._construct(coro, **kwargs)
+
+
+_factories: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _TrackingFactory] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _tracking(previous: _TaskFactory | None) -> _TrackingFactory:
+    constructor = eager_constructor(previous)
+    if previous is not None and constructor is not None:
+        return _EagerTrackingFactory(previous, constructor)
+    return _TrackingFactory(previous)
+
+
+@contextmanager
+def watching(loop: asyncio.AbstractEventLoop) -> Generator[bool, None, None]:
+    """Install the tracking factory on ``loop`` for the duration; yields True (it is always watched).
+
+    Shared by concurrent scenarios on one loop; removed when the last one ends,
+    unless someone replaced it meanwhile.
+    """
+    factory = _factories.get(loop)
+    current: object = loop.get_task_factory()
+    if factory is None or current is not factory.installed:
+        factory = _tracking(loop.get_task_factory())
+        _factories[loop] = factory
+        loop.set_task_factory(factory.installed)
+    factory.users += 1
+    try:
+        yield True
+    finally:
+        factory.users -= 1
+        current = loop.get_task_factory()
+        if factory.users == 0 and current is factory.installed:
+            loop.set_task_factory(factory.previous)
+            del _factories[loop]
+
+
+def spawn(workset: WorkSet, runner: Callable[[], Coroutine[Any, Any, None]], name: str,
+          tracked: bool) -> None:
+    context = contextvars.copy_context()
+    context.run(current_workset.set, workset)
+    loop = asyncio.get_running_loop()
+    coro = runner()
+    factory = _factories.get(loop)
+    if isinstance(factory, _EagerTrackingFactory):
+        # Not eagerly (as anyio does): the runner must be the scenario's first work, the app,
+        # before anything the app spawns in its first step.
+        task: asyncio.Future[Any] = factory.construct_lazily(coro, loop=loop, name=name, context=context)
+    else:
+        task = loop.create_task(coro, name=name, context=context)
+    if not tracked:  # pragma: no cover - only when the factory could not be installed
+        work = workset.started(task, coro)
+        task.add_done_callback(lambda done: workset.ended(work, "finished"))
+
+
+def cancel_stray_tasks(workset: WorkSet) -> None:
+    """Cancel tasks the app spawned outside any anyio cancel scope (plain create_task)."""
+    for work in workset.running():
+        if work.kind == "task" and isinstance(work.task, asyncio.Task):
+            work.task.cancel()
+
+
+
+def poke(task: object) -> None:
+    """Make a task parked on a future take its next step (the harness abandons it then)."""
+    if isinstance(task, asyncio.Task):
+        task.cancel()

@@ -1,0 +1,134 @@
+"""Marking the request's heavy work, so the verdict can say what became of it.
+
+``with heavy():`` around the expensive part (in a task or a worker thread) and
+``heartbeat()`` inside its loop cost one ContextVar read when no scenario runs,
+so they can stay in production code. ``run(..., heavy="pkg.mod:func")`` marks a
+function without editing the app.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import threading
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from .workset import Work, current_workset
+
+_current_heavy: ContextVar[Work | None] = ContextVar("pytest_disconnect_heavy", default=None)
+
+
+@contextmanager
+def heavy(name: str | None = None) -> Iterator[None]:
+    """Mark the enclosed block as the request's heavy work (a no-op outside a scenario)."""
+    workset = current_workset.get()
+    if workset is None:
+        yield
+        return
+    label = name or _caller_name()
+    on_loop = threading.get_ident() == workset.loop_thread
+    work = workset.heavy_started(label, on_loop)
+    token = _current_heavy.set(work)
+    outcome = "finished"
+    try:
+        yield
+    except BaseException as exc:
+        outcome = "cancelled" if _is_cancellation(exc) else f"raised {type(exc).__name__}"
+        raise
+    finally:
+        workset.heavy_ended(work, outcome, on_loop)
+        try:
+            _current_heavy.reset(token)
+        except ValueError:  # a generator resumed in another context (iterate_in_threadpool)
+            pass
+
+
+def heartbeat() -> None:
+    """Record that the current heavy work is still making progress (a no-op outside a scenario)."""
+    work = _current_heavy.get()
+    if work is not None:
+        work.heartbeats += 1
+
+
+def _caller_name() -> str:
+    frame = inspect.currentframe()
+    # heavy() -> contextmanager __enter__ -> the caller
+    caller = frame.f_back.f_back.f_back if frame and frame.f_back and frame.f_back.f_back else None
+    return caller.f_code.co_name if caller is not None else "heavy work"
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    names = {"CancelledError", "Cancelled"}
+    return type(exc).__name__ in names or isinstance(exc, GeneratorExit)
+
+
+#: Marked targets: (owner id, attribute) -> [scenarios using it, the original descriptor].
+_marked_targets: dict[tuple[int, str], list[Any]] = {}
+
+
+@contextmanager
+def marking(target: str) -> Generator[None, None, None]:
+    """Wrap the function at ``module:qualname`` in heavy() for the scenario's duration.
+
+    Only calls that look the name up at call time are caught (``module.func()`` or a
+    bare ``func()`` inside that module), not a copy taken by ``from module import func``.
+    """
+    module_name, _, qualname = target.partition(":")
+    if not module_name or not qualname:
+        raise ValueError(f"heavy={target!r}: expected 'package.module:function'")
+    owner: Any = importlib.import_module(module_name)
+    *path, attribute = qualname.split(".")
+    for part in path:
+        owner = getattr(owner, part)
+    key = (id(owner), attribute)
+    entry = _marked_targets.get(key)
+    if entry is None:  # the first scenario to mark it; later ones share the wrapper
+        raw = vars(owner)[attribute]  # the descriptor itself: staticmethod, classmethod
+        wrapper = _rewrap(raw, qualname)
+        entry = _marked_targets[key] = [0, raw]
+        setattr(owner, attribute, wrapper)
+    entry[0] += 1
+    try:
+        yield
+    finally:
+        entry[0] -= 1
+        if entry[0] == 0:
+            del _marked_targets[key]
+            setattr(owner, attribute, entry[1])
+
+
+def _rewrap(raw: Any, name: str) -> Any:
+    func = getattr(raw, "__func__", raw)
+    if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+        raise TypeError(f"heavy={name!r} is a generator function: its work runs after the call "
+                        "returns, so it cannot be marked from outside; use `with heavy():` inside it")
+    if isinstance(raw, staticmethod):
+        return staticmethod(_marked(raw.__func__, name))
+    if isinstance(raw, classmethod):
+        return classmethod(_marked(raw.__func__, name))
+    return _marked(raw, name)
+
+
+def _marked(func: Callable[..., Any], name: str) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            with heavy(name):
+                return await func(*args, **kwargs)
+
+        wrapper: Any = async_wrapper
+    else:
+
+        @functools.wraps(func)
+        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+            with heavy(name):
+                return func(*args, **kwargs)
+
+        wrapper = sync_wrapper
+    return wrapper  # type: ignore[no-any-return]
+
