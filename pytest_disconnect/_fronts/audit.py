@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from . import current as _current
+from .transport import DisconnectTransport
 
 #: Checked against: httpx 0.28, httpx2 2.16, starlette 1.10 (_TestClientTransport has had
 #: app, portal_factory, raise_server_exceptions, root_path, app_state and client since 0.37... 1.10).
@@ -116,8 +117,6 @@ def _install() -> list[Callable[[], None]]:
 
 
 def _patch_asgi_transport(kind: type) -> list[Callable[[], None]]:
-    from .transport import DisconnectTransport
-
     original = kind.handle_async_request  # type: ignore[attr-defined]
     original_aclose = kind.aclose  # type: ignore[attr-defined]
 
@@ -140,8 +139,6 @@ def _patch_asgi_transport(kind: type) -> list[Callable[[], None]]:
 
 
 def _patch_testclient(testclient: Any) -> list[Callable[[], None]]:
-    from .transport import DisconnectTransport
-
     kind: type | None = getattr(testclient, "_TestClientTransport", None)
     if kind is None or not hasattr(kind, "handle_request"):
         return _moved(testclient, "_TestClientTransport.handle_request")

@@ -22,7 +22,7 @@ from .._asgi.routes import Route, list_routes
 from .._errors import HandlerKeptRunning
 from .._report.ci_plugin import ROUTE_PREFIX
 from .._stash import SWEEP_CONFIG_KEY
-from .config import check_spec
+from .config import ROUTES_INI, check_spec
 
 if TYPE_CHECKING:
     from .._result import DisconnectResult
@@ -138,8 +138,6 @@ def run_endpoint(item: pytest.Item, app: ASGIApp, route: Route, method: str) -> 
 
 def _rule_advice(method: str, path: str, failure: DisconnectResult) -> str:
     """The sweep's own way to accept a route's behaviour: a rule line, not a marker."""
-    from .config import ROUTES_INI
-
     latency = failure.latency
     if failure.verdict == "leaked":
         names = sorted({record.name for record in failure.still_running if record.kind != "app"})
