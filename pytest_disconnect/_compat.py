@@ -49,6 +49,7 @@ def eager_factory(constructor: TaskConstructor) -> Callable[..., asyncio.Task[An
 
 
 # Two more reach-ins live in modules of their own, each with the versions it was checked on and
-# what happens where it is missing: _loop_interrupt (a SIGURG handler and PyThreadState_SetAsyncExc,
-# to end app code that blocks its event loop for good) and _close_tasks (closing a suspended
-# asyncio task's coroutine from outside it, for a task that swallows cancellation).
+# what happens where it is missing: _watch/loop_interrupt.py (a SIGURG handler and
+# PyThreadState_SetAsyncExc, to end app code that blocks its event loop for good) and
+# _watch/close_tasks.py (closing a suspended asyncio task's coroutine from outside it, for a task
+# that swallows cancellation; asyncio.tasks._unregister_task for one that cannot be closed).

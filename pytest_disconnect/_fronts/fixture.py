@@ -37,7 +37,7 @@ class Disconnect:
                  on_result: Callable[[DisconnectResult], None] | None = None) -> None:
         self.settings = settings if settings is not None else Settings()
         #: This test's results, in order: every one, or in a long loop the first failing ones
-        #: and the last ones (``results.total`` counts them all; see _kept_results).
+        #: and the last ones (``results.total`` counts them all; see _report/kept_results.py).
         self.results = Results()
         self._on_result = on_result
         self._lifespans = Lifespans()

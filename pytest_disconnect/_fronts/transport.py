@@ -74,7 +74,7 @@ class DisconnectTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
         self.client = client
         self.check = check
         #: The requests' results, in the order their verdicts came: every one, or in a long loop the
-        #: first failing ones and the last ones (``results.total`` counts them all; see _kept_results).
+        #: first failing ones and the last ones (``results.total`` counts them all; see _report/kept_results.py).
         self.results = Results()
         self._overrides = {"after": after, "tolerance": tolerance, "patience": patience, "server": server,
                            "clock": clock, "live": live}

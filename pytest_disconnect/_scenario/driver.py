@@ -43,7 +43,7 @@ from .._watch.workset import WorkSet
 #: Seconds the harness waits for cancelled work to end before naming it as left behind.
 CANCEL_GRACE = 1.0
 #: Seconds past the longest a scenario takes on a responsive loop before a loop still blocked
-#: is interrupted (see _loop_interrupt).
+#: is interrupted (see _watch/loop_interrupt.py).
 INTERRUPT_GRACE = 1.0
 
 

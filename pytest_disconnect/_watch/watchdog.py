@@ -7,7 +7,7 @@ that runs late means the loop was blocked from when it was posted until it ran,
 and while it is late the thread samples the loop thread's stack to say where.
 The same thread polls the child processes a scenario started (see _processes), and
 interrupts a loop still blocked once the scenario has run past the longest it can take
-(see _loop_interrupt), so a blocked loop cannot hang the test.
+(see loop_interrupt.py), so a blocked loop cannot hang the test.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class Watch:
         self.pending_since: float | None = None
         self.where: str | None = None
         self.closed = False
-        #: On the real clock: a loop still blocked from here on is interrupted (see _loop_interrupt).
+        #: On the real clock: a loop still blocked from here on is interrupted (see loop_interrupt.py).
         self.interrupt_at = interrupt_at
         #: How the current block was interrupted ('signal', 'async-exc'), 'impossible', or None.
         self.interrupted: str | None = None
