@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+# Defined with the settings, which every layer reads: _settings then imports nothing that leads
+# back to _result (whose errors below carry a result).
+from ._settings import DisconnectError, SettingError
+
 if TYPE_CHECKING:
     from ._result import DisconnectResult
-
-
-class DisconnectError(Exception):
-    """Base class for every error pytest-disconnect raises into a test."""
 
 
 class HandlerKeptRunning(DisconnectError, AssertionError):
@@ -38,13 +38,6 @@ class ClientLeft(DisconnectError):
 
 class ClientDisconnected(OSError):
     """Raised into the app by ``send()`` after the client left (ASGI spec 2.4)."""
-
-
-class SettingError(DisconnectError, ValueError):
-    """A disconnect setting (option, ini value, marker or argument) is invalid.
-
-    The message names the setting, the value and where it came from.
-    """
 
 
 class NotAnASGIApp(DisconnectError, TypeError):
@@ -79,6 +72,9 @@ class IncompleteResponse(AssertionError):
     """The app returned without a whole response while the client waited (a protocol violation
     found after the fact, not raised into the app)."""
 
+
+__all__ = ["ClientDisconnected", "ClientLeft", "DisconnectError", "EventLoopBlocked", "HandlerKeptRunning",
+           "IncompleteResponse", "LifespanError", "LiveSetupError", "NotAnASGIApp", "SettingError", "WrongRoute"]
 
 # Tracebacks name the public module, where users import these from.
 for _error in (DisconnectError, HandlerKeptRunning, ClientLeft, ClientDisconnected, SettingError,

@@ -9,17 +9,28 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, TypedDict, TypeVar
 
 from ._asgi.servers import DEFAULT_SERVER, PROFILES
 from ._asgi.trigger import TRIGGER_SYNTAX, Trigger, parse_trigger
-from ._errors import SettingError
 from ._watch.lifetime import parse_names
 
 if TYPE_CHECKING:
     import pytest
 
 T = TypeVar("T")
+
+
+class DisconnectError(Exception):
+    """Base class for every error pytest-disconnect raises into a test."""
+
+
+class SettingError(DisconnectError, ValueError):
+    """A disconnect setting (option, ini value, marker or argument) is invalid.
+
+    The message names the setting, the value and where it came from.
+    """
+
 
 MARKER_NAME = "disconnect"
 DEFAULT_TOLERANCE = 1.0
@@ -143,6 +154,40 @@ OPTION_NAMES = tuple(spec.name for spec in OPTIONS)
 #: The settings each scenario reports (run-wide switches such as audit are left out).
 SCENARIO_NAMES = tuple(spec.name for spec in OPTIONS if spec.scenario)
 _SPECS = {spec.name: spec for spec in OPTIONS}
+
+
+
+class TransportOptions(TypedDict, total=False):
+    """The settings DisconnectTransport() takes as keywords. Each is the OPTIONS entry of its name
+    (parsed, explained and documented there: tests/test_settings.py holds the two together);
+    ``None`` keeps the lower layer's value."""
+
+    after: float | Trigger | str | None
+    tolerance: float | None
+    patience: float | None
+    server: str | None
+    clock: str | None
+    live: str | None
+
+
+class CallOptions(TransportOptions, total=False):
+    """run()'s and arun()'s: also ``lifespan`` (a transport, as httpx's ASGITransport, runs none).
+    ``allow`` is an argument of its own there, as it adds to the other layers' list."""
+
+    lifespan: str | None
+
+
+CALL_OPTIONS = frozenset(CallOptions.__optional_keys__)
+TRANSPORT_OPTIONS = frozenset(TransportOptions.__optional_keys__)
+
+
+def keyword_options(where: str, accepted: frozenset[str], given: Mapping[str, object]) -> None:
+    """The TypeError Python raises for a keyword ``where`` does not take, for the ones ``**options`` took."""
+    __tracebackhide__ = True
+    for name in given:
+        if name not in accepted:
+            raise TypeError(f"{where} got an unexpected keyword argument {name!r}")
+
 
 #: Registered marker help, built from the same list so it cannot drift.
 MARKER_HELP = (

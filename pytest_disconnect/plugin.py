@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -14,7 +14,7 @@ from ._errors import SettingError
 from ._fronts import current as _current
 from ._report import ci_plugin as _reports_plugin
 from ._report.summary import EndpointStats, add, summary_lines, worth_showing
-from ._settings import MARKER_HELP, MARKER_NAME, OPTIONS, Source, resolve_config
+from ._settings import MARKER_HELP, MARKER_NAME, OPTIONS, Settings, Source, resolve_config
 from ._stash import SETTINGS_KEY
 from ._sweep import options as _sweep_options
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from ._errors import ClientLeft
     from ._fronts.fixture import Disconnect
+    from ._result import DisconnectResult
     from ._types import ASGIApp
 
 FIXTURE_NAME = "disconnect"
@@ -109,7 +110,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     except SettingError as exc:
         problem = str(exc) if item.nodeid in str(exc) else f"{item.nodeid}: {exc}"
     else:
-        _shared(item.config)._bind(settings, context.record)
+        _rebind(_shared(item.config), settings, context.record)
         return
     pytest.fail(problem, pytrace=False)  # outside the except block: the message once, with no chain
 
@@ -140,7 +141,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
             try:
                 shared.close()  # the test's lifespans shut down: a failure is this test's teardown error
             finally:
-                shared._bind(item.config.stash[SETTINGS_KEY], None)
+                _rebind(shared, item.config.stash[SETTINGS_KEY], None)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -261,7 +262,7 @@ def disconnect_server(request: pytest.FixtureRequest) -> str:
         settings = context.override(Source("fixture", "disconnect_server"), {"server": name})
         shared = request.config.stash.get(SHARED_KEY, None)
         if shared is not None:
-            shared._bind(settings, context.record)
+            _rebind(shared, settings, context.record)
     return name
 
 
@@ -277,14 +278,15 @@ def disconnect_client(asgi_app: ASGIApp) -> Iterator[httpx.AsyncClient]:
     """An ``httpx.AsyncClient`` for ``asgi_app`` through DisconnectTransport (base URL http://testserver)."""
     import httpx
 
-    from ._fronts.transport import DisconnectTransport
+    from ._fronts.transport import DisconnectTransport, unfinished
 
     transport = DisconnectTransport(asgi_app)
     yield httpx.AsyncClient(transport=transport, base_url="http://testserver")
     # A sync fixture cannot await aclose(); a response left open is a request never judged.
-    if transport._open:
+    left = unfinished(transport)
+    if left:
         warnings.warn(pytest.PytestWarning(
-            f"{len(transport._open)} response(s) from disconnect_client were never read to the end or "
+            f"{left} response(s) from disconnect_client were never read to the end or "
             "closed, so their requests were never judged: use `async with client.stream(...)`"), stacklevel=1)
 
 
@@ -296,3 +298,9 @@ def _shared(config: pytest.Config) -> Disconnect:
     if shared is None:
         shared = config.stash[SHARED_KEY] = Disconnect(config.stash[SETTINGS_KEY])
     return shared
+
+
+def _rebind(shared: Disconnect, settings: Settings, on_result: Callable[[DisconnectResult], None] | None) -> None:
+    from ._fronts.fixture import bind  # loaded already: `shared` is a Disconnect
+
+    bind(shared, settings, on_result)

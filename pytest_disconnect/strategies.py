@@ -25,15 +25,11 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import event, note
 from hypothesis import strategies as st
-from hypothesis.control import currently_in_test_context
 from hypothesis.errors import InvalidArgument
 
 from ._asgi.servers import DEFAULT_SERVER, PROFILES
 from ._asgi.trigger import Trigger
-from ._report.text import headline
-from ._result import DisconnectResult
 
 __all__ = ["bodies", "moments", "servers"]
 
@@ -114,16 +110,3 @@ def _check_number(name: str, value: object, *, minimum: float, strict: bool = Fa
     if value < minimum or (strict and value == minimum):
         bound = ">" if strict else ">="
         raise InvalidArgument(f"{name}={value!r} must be {bound} {minimum:g}")
-
-
-def _record_example(result: DisconnectResult) -> bool:
-    """Inside a @given test: note the scenario for Hypothesis instead of the pytest report.
-
-    Returns False outside one. The note is printed with the falsifying example;
-    the verdict feeds ``--hypothesis-show-statistics``.
-    """
-    if not currently_in_test_context():
-        return False
-    note(f"disconnect: after={result.settings.after!r}: {headline(result)}")
-    event(f"disconnect verdict: {result.verdict}")
-    return True

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import re
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-from pytest_disconnect import SettingError, Settings, Trigger
+from pytest_disconnect import Disconnect, DisconnectTransport, SettingError, Settings, Trigger
 from pytest_disconnect._asgi.trigger import TRIGGER_SYNTAX, parse_trigger
 from pytest_disconnect._settings import MARKER_HELP, OPTION_NAMES, OPTIONS, Source, apply, resolve
 
@@ -160,3 +166,42 @@ class TestAllow:
     def test_an_empty_list_is_left_out_of_the_description(self) -> None:
         assert "allow" not in Settings().describe()
         assert apply(Settings(), CLI, {"allow": "x"}).describe().endswith(", allow=x (--disconnect-allow)")
+
+
+def test_every_entry_point_takes_the_option_list() -> None:
+    """run(), arun() and DisconnectTransport() take OPTIONS' scenario settings through one TypedDict
+    each, with the types their parsers accept: the keyword lists cannot drift from the options."""
+    import typing
+
+    from pytest_disconnect._settings import (
+        CALL_OPTIONS,
+        OPTIONS,
+        SCENARIO_NAMES,
+        TRANSPORT_OPTIONS,
+        CallOptions,
+        TransportOptions,
+    )
+
+    specs = {spec.name: spec for spec in OPTIONS}
+    call = typing.get_type_hints(CallOptions)
+    assert set(call) == CALL_OPTIONS == set(SCENARIO_NAMES) - {"allow"}  # allow: its own argument, a list
+    assert set(typing.get_type_hints(TransportOptions)) == TRANSPORT_OPTIONS == CALL_OPTIONS - {"lifespan"}
+    for name, hint in call.items():
+        assert {type(None), type(specs[name].default)} <= set(typing.get_args(hint)), name
+    for function, wanted in ((Disconnect.run, "CallOptions"), (Disconnect.arun, "CallOptions"),
+                             (DisconnectTransport.__init__, "TransportOptions")):
+        options = inspect.signature(function).parameters["options"]
+        assert options.kind is inspect.Parameter.VAR_KEYWORD and options.annotation == f"Unpack[{wanted}]"
+    reference = (Path(__file__).parent.parent / "docs" / "reference.md").read_text()
+    assert [name for name in sorted(CALL_OPTIONS) if f"| `{name}` |" not in reference] == []
+
+
+@pytest.mark.parametrize(("call", "where"), [
+    (lambda d: d.run(None, "GET", "/", tolerence=1.0), "Disconnect.run()"),
+    (lambda d: asyncio.run(d.arun(None, "GET", "/", audit=True)), "Disconnect.arun()"),
+    (lambda d: DisconnectTransport(None, lifespan="on"),  # type: ignore[arg-type, call-arg]
+     "DisconnectTransport.__init__()"),
+])
+def test_an_unknown_keyword_is_the_type_error_python_raises(call: Any, where: str) -> None:
+    with pytest.raises(TypeError, match=rf"^{re.escape(where)} got an unexpected keyword argument '\w+'$"):
+        call(Disconnect())

@@ -38,7 +38,6 @@ LAZY: dict[tuple[str, str], str] = {
     ("_clock.scenario_clock", "_clock.virtual"): "loads only with clock=virtual",
     ("_clock.virtual", "_clock.epoch"): "loads only with clock=virtual",
     ("_fronts.current", "_report.text"): "report formatting loads when a section is written",
-    ("_fronts.current", "strategies"): "Hypothesis loads only when a test uses the strategies",
     ("_fronts.sync_runner", "_watch.watchdog"): "the watchdog thread's module loads with the first sync run()",
     ("_report.records", "_report.text"): "report formatting loads when a record is written",
     ("_scenario.driver", "_watch.trio_tasks"): "trio's task hooks load only on trio",
@@ -51,7 +50,6 @@ LAZY: dict[tuple[str, str], str] = {
 #: Offenders when this test landed, by check: each fix removes its line.
 KNOWN: dict[str, set[str]] = {
     "cycles": {
-        "_errors -> _result -> _settings -> _errors",
         "_fronts.live -> _scenario.driver -> _fronts.live",
         "_watch.processes -> _watch.workset -> _watch.processes",
     },
@@ -63,7 +61,6 @@ KNOWN: dict[str, set[str]] = {
     },
     "private": {
         "_asgi.channel: sys._getframe",
-        "_asgi.lifespan_hosts: from .._fronts.sync_runner import _run_asyncio",
         "_clock.epoch: deadlines._heap",
         "_clock.epoch: getattr(handle, '_callback', None)",
         "_clock.epoch: getattr(loop, '_scheduled', None)",
@@ -78,26 +75,14 @@ KNOWN: dict[str, set[str]] = {
         "_clock.virtual: getattr(loop, '_ssock', None)",
         "_clock.virtual: loop._selector",
         "_fronts.audit: getattr(testclient, '_TestClientTransport', None)",
-        "_fronts.audit: ours._audit",
-        "_fronts.audit: ours._extensions",
-        "_fronts.audit: ours._portals",
-        "_fronts.audit: ours._state",
-        "_fronts.current: from ..strategies import _record_example",
         "_fronts.live: self._channel._trigger",
         "_fronts.sync_runner: sys._current_frames",
-        "_fronts.transport: from .fixture import _extras",
         "_sweep.items: getattr(metafunc, '_arg2fixturedefs', {})",
-        "_sweep.items: getattr(metafunc.function, '_disconnect_sweep', None)",
-        "_sweep.items: test._disconnect_sweep",
-        "_sweep.options: getattr(metafunc.function, '_disconnect_sweep', None)",
         "_watch.close_tasks: getattr(asyncio.tasks, '_unregister_task', None)",
         "_watch.plain_threads: getattr(thread, '_target', None)",
         "_watch.processes: sys._getframe",
         "_watch.watchdog: sys._current_frames",
         "_watch.workset: sys._current_frames",
-        "plugin: _shared(item.config)._bind",
-        "plugin: shared._bind",
-        "plugin: transport._open",
     },
 }
 

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import anyio
 
 from .._errors import LifespanError
-from .._fronts.sync_runner import SHUTDOWN_GRACE, Backend, _run_asyncio, loop_blocked
+from .._fronts.sync_runner import SHUTDOWN_GRACE, Backend, loop_blocked, run_asyncio
 from .._types import ASGIApp
 from .lifespan import LIFESPAN_LIMIT, Lifespan, lifespan_does_nothing, may_speak_lifespan
 
@@ -90,7 +90,7 @@ class AppLoop:
 
                 trio.run(self._serve, ready)
             else:
-                _run_asyncio(lambda: self._serve(ready))
+                run_asyncio(lambda: self._serve(ready))
         except BaseException as exc:  # pragma: no cover - a crash before the loop served
             ready.put(exc)
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from . import current as _current
-from .transport import DisconnectTransport
+from .transport import DisconnectTransport, for_audit
 
 #: Checked against: httpx 0.28, httpx2 2.16, starlette 1.10 (_TestClientTransport has had
 #: app, portal_factory, raise_server_exceptions, root_path, app_state and client since 0.37... 1.10).
@@ -77,8 +77,7 @@ def auditing() -> bool:
 def _ours(transport: object, make: Callable[[], Any]) -> Any:
     ours = _OURS.get(transport)
     if ours is None:
-        ours = _OURS[transport] = make()
-        ours._audit = True  # the run made it, not the test: advice names run-wide settings
+        ours = _OURS[transport] = for_audit(make())  # the run made it, not the test: advice names run-wide settings
     return ours
 
 
@@ -153,11 +152,12 @@ def _patch_testclient(testclient: Any) -> list[Callable[[], None]]:
             _moved(testclient, f"_TestClientTransport.{missing[0]}")
 
         def make() -> DisconnectTransport:
-            ours = DisconnectTransport(self.app, self.raise_server_exceptions, self.root_path, tuple(self.client))
-            ours._portals = self.portal_factory  # the TestClient's loop: inside `with`, its lifespan's
-            ours._state = self.app_state  # what its lifespan set: each request gets a shallow copy
-            ours._extensions = {"http.response.debug": {}}  # template responses say what they rendered
-            return ours
+            # The TestClient's loop (inside `with`, its lifespan's) and what its lifespan set (each
+            # request gets a shallow copy); template responses say what they rendered.
+            return for_audit(DisconnectTransport(self.app, self.raise_server_exceptions, self.root_path,
+                                                 tuple(self.client)),
+                             portals=self.portal_factory, state=self.app_state,
+                             extensions={"http.response.debug": {}})
 
         response = _ours(self, make).handle_request(request)
         stream = response.stream

@@ -56,11 +56,8 @@ class TestContext:
         fold((result,), into=self.stats)
         if self.scenarios is not None:
             self.scenarios.append(result)
-        if "hypothesis" in sys.modules:
-            from ..strategies import _record_example
-
-            if _record_example(result):
-                return
+        if "hypothesis" in sys.modules and _noted_for_hypothesis(result):
+            return
         if section:
             from .._report.text import section_text
 
@@ -100,3 +97,20 @@ def pop(item: pytest.Item) -> TestContext | None:
 
 def current() -> TestContext | None:
     return _STACK[-1] if _STACK else None
+
+
+def _noted_for_hypothesis(result: DisconnectResult) -> bool:
+    """Inside a @given test: note the scenario for Hypothesis instead of the pytest report.
+
+    Returns False outside one. The note is printed with the falsifying example;
+    the verdict feeds ``--hypothesis-show-statistics``.
+    """
+    from hypothesis import currently_in_test_context, event, note
+
+    from .._report.text import headline
+
+    if not currently_in_test_context():
+        return False
+    note(f"disconnect: after={result.settings.after!r}: {headline(result)}")
+    event(f"disconnect verdict: {result.verdict}")
+    return True

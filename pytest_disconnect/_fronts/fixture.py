@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Unpack
 
 import sniffio
 
 from .._asgi.lifespan_hosts import Lifespans
 from .._asgi.request import BodyArg, HeadersArg, Request
-from .._asgi.trigger import Trigger
 from .._asgi.wrong_route import check_route
 from .._errors import HandlerKeptRunning, IncompleteResponse, NotAnASGIApp
 from .._report.kept_results import Results
 from .._report.text import failure_message
 from .._result import DisconnectResult
 from .._scenario.driver import CANCEL_GRACE, check_app, drive
-from .._settings import Settings, Source, apply
+from .._settings import CALL_OPTIONS, CallOptions, Settings, Source, apply, keyword_options
 from .._types import ASGIApp
 from .sync_runner import SHUTDOWN_GRACE, Backend, loop_interrupted, run_in_loop_thread
 
@@ -58,12 +57,10 @@ class Disconnect:
 
     def run(
         self, app: ASGIApp, method: str, path: str, *,
-        after: float | Trigger | str | None = None, tolerance: float | None = None,
-        patience: float | None = None, server: str | None = None, clock: str | None = None,
-        live: str | None = None, lifespan: str | None = None,
         body: BodyArg = b"", json: object = None, headers: HeadersArg = None,
         allow: Iterable[str] = (), heavy: str | Iterable[str] = (),
         check: bool = True, expect_status: int | None = None, backend: Backend = "asyncio",
+        **options: Unpack[CallOptions],
     ) -> DisconnectResult:
         """Send ``method path`` to ``app``, leave at ``after``, and check the work stopped.
 
@@ -89,10 +86,10 @@ class Disconnect:
                                "use `await disconnect.arun(...)` in async tests")
         if backend not in ("asyncio", "trio"):
             raise ValueError(f"backend must be 'asyncio' or 'trio', not {backend!r}")
-        settings, request = self._prepare(app, method, path, "disconnect.run()", after=after,
-                                          tolerance=tolerance, patience=patience, server=server, clock=clock,
-                                          live=live, lifespan=lifespan, body=body, json=json, headers=headers)
-        extras = _extras(allow, heavy, expect_status)
+        keyword_options("Disconnect.run()", CALL_OPTIONS, options)
+        settings, request = self._prepare(app, method, path, "disconnect.run()", options,
+                                          body=body, json=json, headers=headers)
+        extras = call_extras(allow, heavy, expect_status)
         bound = _longest(settings) + _WAIT_SLACK
         hosted = self._lifespans.host(app, backend, settings.lifespan, settings.source("lifespan"),
                                       request.target)
@@ -107,19 +104,17 @@ class Disconnect:
 
     async def arun(
         self, app: ASGIApp, method: str, path: str, *,
-        after: float | Trigger | str | None = None, tolerance: float | None = None,
-        patience: float | None = None, server: str | None = None, clock: str | None = None,
-        live: str | None = None, lifespan: str | None = None,
         body: BodyArg = b"", json: object = None, headers: HeadersArg = None,
         allow: Iterable[str] = (), heavy: str | Iterable[str] = (),
         check: bool = True, expect_status: int | None = None,
+        **options: Unpack[CallOptions],
     ) -> DisconnectResult:
         """Like run(), on the running event loop (asyncio or trio) of an async test."""
         __tracebackhide__ = True
-        settings, request = self._prepare(app, method, path, "disconnect.arun()", after=after,
-                                          tolerance=tolerance, patience=patience, server=server, clock=clock,
-                                          live=live, lifespan=lifespan, body=body, json=json, headers=headers)
-        extras = _extras(allow, heavy, expect_status)
+        keyword_options("Disconnect.arun()", CALL_OPTIONS, options)
+        settings, request = self._prepare(app, method, path, "disconnect.arun()", options,
+                                          body=body, json=json, headers=headers)
+        extras = call_extras(allow, heavy, expect_status)
         state = await self._lifespans.state(app, settings.lifespan, settings.source("lifespan"))
         result = await drive(app, request, settings, state=state, **extras)
         return self._finish(app, result, check, expect_status)
@@ -127,18 +122,11 @@ class Disconnect:
     def __repr__(self) -> str:
         return f"<disconnect fixture: {self.settings.describe()}>"
 
-    def _bind(self, settings: Settings, on_result: Callable[[DisconnectResult], None] | None) -> None:
-        """Point the plugin's shared object at the next test (called at each test's setup)."""
-        self.settings = settings
-        self.results = Results()
-        self._on_result = on_result
-
-    def _prepare(self, app: ASGIApp, method: str, path: str, where: str, *,
-                 body: BodyArg, json: object, headers: HeadersArg,
-                 **overrides: object) -> tuple[Settings, Request]:
+    def _prepare(self, app: ASGIApp, method: str, path: str, where: str, options: CallOptions, *,
+                 body: BodyArg, json: object, headers: HeadersArg) -> tuple[Settings, Request]:
         __tracebackhide__ = True
         check_app(app)
-        settings = apply(self.settings, Source("call", where), overrides)
+        settings = apply(self.settings, Source("call", where), options)
         request = Request.build(method, path, headers=headers, body=body, json=json)
         return settings, request
 
@@ -151,6 +139,13 @@ class Disconnect:
         if check:
             check_route(result, expect_status, app)
         return judge(result, check)
+
+
+def bind(disconnect: Disconnect, settings: Settings, on_result: Callable[[DisconnectResult], None] | None) -> None:
+    """Point the plugin's shared object at the next test (called at each test's setup)."""
+    disconnect.settings = settings
+    disconnect.results = Results()
+    disconnect._on_result = on_result
 
 
 def judge(result: DisconnectResult, check: bool) -> DisconnectResult:
@@ -192,7 +187,7 @@ def stops_for_a_departed_client(error: BaseException) -> bool:
     return isinstance(error, OSError) or bool(names & {"ClientDisconnect", "CancelledError", "Cancelled"})
 
 
-def _extras(allow: Iterable[str], heavy: str | Iterable[str], expect_status: int | None = None) -> dict[str, Any]:
+def call_extras(allow: Iterable[str], heavy: str | Iterable[str], expect_status: int | None = None) -> dict[str, Any]:
     """drive()'s keywords from run()'s; ``expect_status`` is only validated here."""
     __tracebackhide__ = True
     if expect_status is not None and (isinstance(expect_status, bool) or not isinstance(expect_status, int)

@@ -45,7 +45,7 @@ def run_in_loop_thread(main: Callable[[], Awaitable[T]], *, backend: Backend, bo
 
                 trio.run(deliver)
             else:
-                _run_asyncio(deliver)
+                run_asyncio(deliver)
         except BaseException as exc:  # already delivered, or a crash before deliver() ran
             box.put((False, exc))
 
@@ -95,7 +95,7 @@ def loop_interrupted(target: str, block: Block) -> EventLoopBlocked:
     )
 
 
-def _run_asyncio(main: Callable[[], Awaitable[object]]) -> None:
+def run_asyncio(main: Callable[[], Awaitable[object]]) -> None:
     """asyncio.run(), minus the wait for tasks that ignore cancellation."""
     loop = asyncio.new_event_loop()
     try:

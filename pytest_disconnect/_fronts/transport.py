@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import replace
 from types import ModuleType
-from typing import Any
+from typing import Any, Unpack
 
 import anyio
 import httpx
@@ -29,11 +29,11 @@ from .._report.kept_results import Results
 from .._report.text import headline
 from .._result import DisconnectResult, Entry
 from .._scenario.driver import check_app, drive
-from .._settings import Settings, Source, apply
+from .._settings import TRANSPORT_OPTIONS, Settings, Source, TransportOptions, apply, keyword_options
 from .._types import ASGIApp, WaitableEvent
 from . import current as _current
 from .clients import PortalFactory, async_stream, library_of, new_portal, sync_stream
-from .fixture import _extras, judge
+from .fixture import call_extras, judge
 
 _SOURCE = Source("call", "DisconnectTransport()")
 
@@ -60,11 +60,11 @@ class DisconnectTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
 
     def __init__(
         self, app: ASGIApp, raise_app_exceptions: bool = True, root_path: str = "",
-        client: tuple[str, int] = ("127.0.0.1", 123), *, after: float | Trigger | str | None = None,
-        tolerance: float | None = None, patience: float | None = None, server: str | None = None,
-        clock: str | None = None, live: str | None = None, allow: Iterable[str] = (),
+        client: tuple[str, int] = ("127.0.0.1", 123), *, allow: Iterable[str] = (),
         heavy: str | Iterable[str] = (), check: bool = True, backend: str = "asyncio",
+        **options: Unpack[TransportOptions],
     ) -> None:
+        keyword_options("DisconnectTransport.__init__()", TRANSPORT_OPTIONS, options)
         check_app(app)
         if backend not in ("asyncio", "trio"):
             raise ValueError(f"backend must be 'asyncio' or 'trio', not {backend!r}")
@@ -76,10 +76,9 @@ class DisconnectTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
         #: The requests' results, in the order their verdicts came: every one, or in a long loop the
         #: first failing ones and the last ones (``results.total`` counts them all; see _report/kept_results.py).
         self.results = Results()
-        self._overrides = {"after": after, "tolerance": tolerance, "patience": patience, "server": server,
-                           "clock": clock, "live": live}
+        self._overrides = options
         apply(Settings(), _SOURCE, self._overrides)  # a bad value fails here, naming the argument
-        self._extras = _extras(allow, heavy)
+        self._extras = call_extras(allow, heavy)
         self._open: set[_Exchange] = set()
         #: For a sync client: where its requests' loops come from, and the one its ``with`` block holds.
         self._portals: PortalFactory = new_portal(backend)
@@ -164,6 +163,24 @@ class DisconnectTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
 
     def __repr__(self) -> str:
         return f"<DisconnectTransport {getattr(self.app, '__qualname__', type(self.app).__name__)}>"
+
+
+def unfinished(transport: DisconnectTransport) -> int:
+    """How many of ``transport``'s responses were neither read to the end nor closed (never judged)."""
+    return len(transport._open)
+
+
+def for_audit(transport: DisconnectTransport, *, portals: PortalFactory | None = None,
+              state: dict[str, Any] | None = None,
+              extensions: dict[str, dict[str, object]] | None = None) -> DisconnectTransport:
+    """Mark ``transport`` as made by --disconnect-audit (its advice names run-wide settings), on a
+    TestClient's ``portals`` (its loop, inside ``with``), with its lifespan ``state`` and ``extensions``."""
+    transport._audit = True
+    if portals is not None:
+        transport._portals = portals
+    transport._state = state if state is not None else transport._state
+    transport._extensions = extensions if extensions is not None else transport._extensions
+    return transport
 
 
 class _TimedOut(Exception):

@@ -189,14 +189,14 @@ def sweep(*, app_fixture: str = "app", app: str | None = None) -> Callable[..., 
     parameters = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY)
                   for name in ("request", SWEEP_ARG, app_fixture)]
     test.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    test._disconnect_sweep = (app_fixture, app)  # type: ignore[attr-defined]
+    test.disconnect_sweep = (app_fixture, app)  # type: ignore[attr-defined]  # as Hypothesis's test.hypothesis
     test.__doc__ = f"Sweep every route of the {app_fixture!r} fixture's app for work that outlives a disconnect."
     return test
 
 
 def parametrize(metafunc: pytest.Metafunc) -> None:
     """pytest_generate_tests for a sweep() function: one test per endpoint."""
-    marker = getattr(metafunc.function, "_disconnect_sweep", None)
+    marker = getattr(metafunc.function, "disconnect_sweep", None)
     if marker is None:
         return
     app_fixture, spec = marker

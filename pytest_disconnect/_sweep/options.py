@@ -64,7 +64,7 @@ class SweepHooks:
         items[:0] = swept
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
-        if getattr(metafunc.function, "_disconnect_sweep", None) is not None:
+        if getattr(metafunc.function, "disconnect_sweep", None) is not None:
             from .items import parametrize
 
             parametrize(metafunc)
