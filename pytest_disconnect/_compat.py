@@ -1,11 +1,189 @@
-"""Python-version differences the asyncio watcher rests on, each with the versions it was checked on."""
+"""Every reach-in into another library's internals, each with the versions it was checked on, why it
+is needed, and a guard that fails with a message naming the library and version when a release moved
+it (never a silently wrong verdict). No other module reads another library's private names: a test
+(tests/test_structure.py) holds the package to that.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
+import platform
 import sys
-from collections.abc import Callable
-from typing import Any
+import threading
+from collections.abc import Callable, Iterable
+from types import FrameType
+from typing import Any, NoReturn
+
+
+class InternalMoved(RuntimeError):
+    """A library internal pytest-disconnect relies on is not where it was checked."""
+
+
+def moved(library: str, what: str, checked: str, fix: str = "") -> NoReturn:
+    """Fail, naming ``library`` and its installed version, the internal ``what`` and the versions
+    it was ``checked`` against."""
+    if library == "Python":
+        version = f"{platform.python_implementation()} {platform.python_version()}"
+    else:
+        try:
+            version = f"{library} {importlib.metadata.version(library)}"
+        except importlib.metadata.PackageNotFoundError:
+            version = library
+    raise InternalMoved(f"pytest-disconnect relies on {what}, which {version} does not have (checked "
+                        f"against {checked}){': ' + fix if fix else ''}; please report this with your "
+                        f"{library} version")
+
+
+# --- CPython: frames -------------------------------------------------------------------------
+# sys._getframe and sys._current_frames (documented, CPython only): where app code is (the
+# report's "still running at"), who called time.time() or Popen, whether Starlette's
+# is_disconnected() is the caller. Checked on CPython 3.11.7, 3.12.1, 3.13.0.
+_FRAMES_CHECKED = "CPython 3.11.7, 3.12.1 and 3.13.0"
+
+
+def caller_frame(depth: int) -> FrameType:
+    """The frame ``depth`` calls above the caller of this function (``sys._getframe(depth)`` there)."""
+    getframe = getattr(sys, "_getframe", None)
+    if getframe is None:
+        moved("Python", "sys._getframe()", _FRAMES_CHECKED)
+    frame: FrameType = getframe(depth + 1)
+    return frame
+
+
+def thread_frames() -> dict[int, FrameType]:
+    """Each thread's current frame, by thread id (``sys._current_frames()``)."""
+    current_frames = getattr(sys, "_current_frames", None)
+    if current_frames is None:
+        moved("Python", "sys._current_frames()", _FRAMES_CHECKED)
+    frames: dict[int, FrameType] = current_frames()
+    return frames
+
+
+_HAS_TARGET = "_target" in vars(threading.Thread())
+
+
+def thread_target(thread: threading.Thread) -> object:
+    """What a Thread runs (``Thread._target``; None once it ended, as CPython deletes it then): names
+    a thread the app started and tells a pool's workers apart. Checked on CPython 3.11.7, 3.12.1, 3.13.0."""
+    if not _HAS_TARGET:
+        moved("Python", "threading.Thread._target", _FRAMES_CHECKED)
+    return getattr(thread, "_target", None)
+
+
+# --- asyncio -----------------------------------------------------------------------------------
+def forget_task(task: asyncio.Task[object]) -> bool:
+    """Take ``task`` out of ``asyncio.all_tasks()`` (``asyncio.tasks._unregister_task``), for a task
+    parked for good, whose loop's shutdown would wake it and hang (see _watch/close_tasks.py). Checked
+    on CPython 3.11.7, 3.12.1 and 3.13.0. False where it is missing: the shutdown then waits for the
+    task as it did before this was added, a hang pytest's own timeout reports, not a wrong verdict."""
+    unregister = getattr(asyncio.tasks, "_unregister_task", None)
+    if not callable(unregister):
+        return False
+    unregister(task)
+    return True
+
+
+def is_cancellation(error: BaseException) -> bool:
+    """asyncio's CancelledError or trio's Cancelled, matched by name so that neither library need be
+    imported (checked on CPython 3.11-3.13 and trio 0.25-0.32)."""
+    return type(error).__name__ in {"CancelledError", "Cancelled"}
+
+
+#: Starlette's ClientDisconnect (``starlette.requests``), matched by name so that apps built on
+#: another framework need no Starlette: checked against Starlette 0.37 to 1.10.
+CLIENT_DISCONNECT = "ClientDisconnect"
+
+
+def stops_for_a_departed_client(error: BaseException) -> bool:
+    """OSError from send(), Starlette's ClientDisconnect, cancellation: how apps stop."""
+    names = {cls.__name__ for cls in type(error).__mro__}
+    return isinstance(error, OSError) or bool(names & {CLIENT_DISCONNECT, "CancelledError", "Cancelled"})
+
+
+# --- Starlette and FastAPI ---------------------------------------------------------------------
+#: Starlette's Request.is_disconnected() reads one message and throws a body chunk away: the report
+#: says so when it was the caller, found by the function's name (checked against Starlette 0.37 to 1.10).
+IS_DISCONNECTED = "is_disconnected"
+
+
+def called_from_is_disconnected(depth: int) -> bool:
+    """Whether Starlette's Request.is_disconnected() asked, ``depth`` frames above the caller (or a
+    few more: through a middleware's receive wrapper or two)."""
+    frame: FrameType | None = caller_frame(depth + 1)
+    for _ in range(4):
+        if frame is None:
+            return False
+        if frame.f_code.co_name == IS_DISCONNECTED:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def sync_endpoint(func: object) -> object | None:
+    """The endpoint inside FastAPI's ``partial(_run_sync_endpoint, function=endpoint, ...)``, which a
+    sync ``def`` endpoint runs in a thread through (checked against FastAPI 0.110 to 0.128)."""
+    wrapped = getattr(func, "keywords", {}).get("function")
+    return wrapped if callable(wrapped) else None
+
+
+#: Starlette's default lifespan class, which runs only the on_startup/on_shutdown lists (checked
+#: against Starlette 0.37 to 1.10), and its router class; matched by name: no Starlette import.
+DEFAULT_LIFESPAN = "_DefaultLifespan"
+
+
+def is_default_lifespan(context: object) -> bool:
+    return type(context).__name__ == DEFAULT_LIFESPAN
+
+
+def is_starlette_router(obj: object) -> bool:
+    return any(cls.__module__.startswith("starlette.") and cls.__name__ == "Router" for cls in type(obj).__mro__)
+
+
+#: The TestClient's transport --disconnect-audit patches (``starlette.testclient._TestClientTransport``,
+#: what ``fastapi.testclient`` re-exports) and the fields the audit reads: app, portal_factory,
+#: raise_server_exceptions, root_path, app_state and client since Starlette 0.37, to 1.10.
+TESTCLIENT_TRANSPORT = "_TestClientTransport"
+TESTCLIENT_FIELDS = ("app", "portal_factory", "raise_server_exceptions", "root_path", "app_state", "client")
+
+
+def testclient_transport(testclient: object) -> Any:
+    """``starlette.testclient._TestClientTransport`` if it has ``handle_request``, else None (the
+    audit then says where it expected it, in its own words)."""
+    kind: type | None = getattr(testclient, TESTCLIENT_TRANSPORT, None)
+    return kind if kind is not None and hasattr(kind, "handle_request") else None
+
+
+def missing_testclient_field(transport: object) -> str | None:
+    return next((name for name in TESTCLIENT_FIELDS if not hasattr(transport, name)), None)
+
+
+def close_with_testclient(transport: object, close: Callable[[], None]) -> Callable[[], None]:
+    """Have the TestClient's close() (the end of its ``with``) call ``close``, as it closes its own
+    open responses (its transport's ``_open_requests`` set, checked against Starlette 0.37 to 1.10);
+    returns what takes it off that list."""
+    requests: set[Callable[[], None]] | None = getattr(transport, "_open_requests", None)
+    if requests is None:
+        moved("starlette", "starlette.testclient._TestClientTransport._open_requests", "starlette 0.37 to 1.10")
+    requests.add(close)
+    return lambda: requests.discard(close)
+
+
+# --- pytest ------------------------------------------------------------------------------------
+def fixture_functions(metafunc: Any, name: str) -> Iterable[Callable[..., object]]:
+    """The functions of the fixtures named ``name`` visible to ``metafunc``'s test, nearest last.
+
+    pytest has no public way to reach a fixture's function at collection; ``Metafunc._arg2fixturedefs``
+    holds it (checked on pytest 8.4 to 9.2). The sweep calls it to list an app's routes.
+    """
+    definitions = getattr(metafunc, "_arg2fixturedefs", None)
+    if definitions is None:
+        moved("pytest", "pytest's Metafunc._arg2fixturedefs", "pytest 8.4 to 9.2",
+              "pass sweep(app='package.module:app') instead of a fixture")
+    return [definition.func for definition in definitions.get(name, ())]
+
+
+# --- CPython 3.12/3.13 task factories ------------------------------------------------------------
 
 #: CPython 3.13.0-3.13.2: with a custom task factory, ``loop.create_task()`` does not pass
 #: ``name`` to the factory and calls ``task.set_name(name)`` after it returns, even when no
@@ -48,8 +226,9 @@ def eager_factory(constructor: TaskConstructor) -> Callable[..., asyncio.Task[An
     return create(constructor)
 
 
-# Two more reach-ins live in modules of their own, each with the versions it was checked on and
-# what happens where it is missing: _watch/loop_interrupt.py (a SIGURG handler and
-# PyThreadState_SetAsyncExc, to end app code that blocks its event loop for good) and
-# _watch/close_tasks.py (closing a suspended asyncio task's coroutine from outside it, for a task
-# that swallows cancellation; asyncio.tasks._unregister_task for one that cannot be closed).
+# Still in modules of their own, each with the versions it was checked on and its guard (to move
+# here): _watch/loop_interrupt.py (a SIGURG handler and PyThreadState_SetAsyncExc, to end app code
+# that blocks its event loop for good), _watch/close_tasks.py (closing a suspended asyncio task's
+# coroutine from outside it), _clock/virtual.py and _clock/epoch.py (asyncio's loop._selector,
+# loop._ssock and timer heap, anyio's and asyncio's deadlines, trio's runner clock and deadline
+# heap) and _fronts/live.py (uvicorn's Server internals).

@@ -60,7 +60,6 @@ KNOWN: dict[str, set[str]] = {
         "_scenario.driver._drive",
     },
     "private": {
-        "_asgi.channel: sys._getframe",
         "_clock.epoch: deadlines._heap",
         "_clock.epoch: getattr(handle, '_callback', None)",
         "_clock.epoch: getattr(loop, '_scheduled', None)",
@@ -69,20 +68,11 @@ KNOWN: dict[str, set[str]] = {
         "_clock.epoch: owner._when",
         "_clock.epoch: scope._deadline",
         "_clock.epoch: scope._registered_deadline",
-        "_clock.time_reads: sys._getframe",
         "_clock.virtual: from trio._core._run import ...",
         "_clock.virtual: getattr(loop, '_selector', None)",
         "_clock.virtual: getattr(loop, '_ssock', None)",
         "_clock.virtual: loop._selector",
-        "_fronts.audit: getattr(testclient, '_TestClientTransport', None)",
         "_fronts.live: self._channel._trigger",
-        "_fronts.sync_runner: sys._current_frames",
-        "_sweep.items: getattr(metafunc, '_arg2fixturedefs', {})",
-        "_watch.close_tasks: getattr(asyncio.tasks, '_unregister_task', None)",
-        "_watch.plain_threads: getattr(thread, '_target', None)",
-        "_watch.processes: sys._getframe",
-        "_watch.watchdog: sys._current_frames",
-        "_watch.workset: sys._current_frames",
     },
 }
 

@@ -8,14 +8,13 @@ send() is silent or raises ClientDisconnected, by server profile.
 
 from __future__ import annotations
 
-import sys
 from collections import deque
 from collections.abc import Callable, Iterable
-from types import FrameType
 from typing import NoReturn
 
 import anyio.lowlevel
 
+from .._compat import called_from_is_disconnected
 from .._errors import ClientDisconnected, IncompleteResponse
 from .._result import TimelineRecorder
 from .._types import Message, WaitableEvent
@@ -179,7 +178,7 @@ class Channel:
 
     def _record_chunk(self, chunk: bytes, more: bool) -> None:
         self.chunks_read += 1
-        thrown_away = bool(chunk) and _called_from_is_disconnected(depth=3)  # a GET's empty body is no loss
+        thrown_away = bool(chunk) and called_from_is_disconnected(depth=2)  # a GET's empty body is no loss
         if thrown_away:  # B3: the chunk is lost to the app, which may then wait for it forever
             self.chunks_thrown_away += 1
         self._timeline.add(self._now(), "receive",
@@ -316,15 +315,3 @@ def _headers(headers: object, violation: Callable[[str], NoReturn]) -> tuple[tup
                       "a header is a [name, value] pair of bytes")
         pairs.append((bytes(header[0]), bytes(header[1])))
     return tuple(pairs)
-
-
-def _called_from_is_disconnected(depth: int) -> bool:
-    """Whether Starlette's Request.is_disconnected() (which discards what it reads) asked."""
-    frame: FrameType | None = sys._getframe(depth)
-    for _ in range(4):  # through a middleware's receive wrapper or two
-        if frame is None:
-            return False
-        if frame.f_code.co_name == "is_disconnected":
-            return True
-        frame = frame.f_back
-    return False

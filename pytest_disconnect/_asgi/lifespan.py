@@ -38,6 +38,7 @@ from typing import Any
 import anyio
 import sniffio
 
+from .._compat import is_default_lifespan
 from .._errors import LifespanError
 from .._types import ASGIApp, Message
 from .._watch.workset import current_workset
@@ -83,7 +84,7 @@ def lifespan_does_nothing(app: object) -> bool:
         router = getattr(layer, "router", layer)
         context = getattr(router, "lifespan_context", None)
         if context is not None:
-            return (type(context).__name__ == "_DefaultLifespan"
+            return (is_default_lifespan(context)
                     and not getattr(router, "on_startup", None) and not getattr(router, "on_shutdown", None))
         inner = getattr(layer, "app", None)
         if inner is None or inner is layer:

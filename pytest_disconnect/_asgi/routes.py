@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, final
 
+from .._compat import is_starlette_router
 from .._types import ASGIApp, Message, Scope
 
 ParamLocation = Literal["path", "query", "header", "cookie"]
@@ -140,9 +141,9 @@ def template(path: str) -> str:
 def _routing_table(app: object) -> list[Route] | None:
     for layer in _layers(app):
         router = getattr(layer, "router", None)
-        if _is_starlette_router(layer):
+        if is_starlette_router(layer):
             return list(_starlette_routes(layer, ""))
-        if router is not None and _is_starlette_router(router):
+        if router is not None and is_starlette_router(router):
             return list(_starlette_routes(router, ""))
         if type(layer).__module__.split(".", 1)[0] == "litestar":
             return _litestar_routes(layer)
@@ -157,10 +158,6 @@ def _layers(app: object) -> Iterator[object]:
         seen.add(id(layer))
         yield layer
         layer = getattr(layer, "app", None)
-
-
-def _is_starlette_router(obj: object) -> bool:
-    return any(cls.__module__.startswith("starlette.") and cls.__name__ == "Router" for cls in type(obj).__mro__)
 
 
 def _starlette_routes(router: object, prefix: str, outer: tuple[Param, ...] = ()) -> Iterator[Route]:
@@ -186,7 +183,7 @@ def _starlette_routes(router: object, prefix: str, outer: tuple[Param, ...] = ()
             else:
                 for layer in _layers(entry.app):
                     sub = getattr(layer, "router", layer)
-                    if _is_starlette_router(sub):
+                    if is_starlette_router(sub):
                         yield from _starlette_routes(sub, mount_prefix, params)
                         break
         elif isinstance(entry, Host):

@@ -9,10 +9,10 @@ jumps. Only reads from the scenario's context (its tasks), from the app's own co
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 
+from .._compat import caller_frame
 from .._watch.frames import describe_frame, is_app_code
 from .._watch.workset import current_workset
 
@@ -26,7 +26,7 @@ def _reader(name: str, original: Callable[[], float]) -> Callable[[], float]:
     def read() -> float:
         workset = current_workset.get()
         if workset is not None and workset.notice_time_read is not None:
-            frame = sys._getframe(1)  # the direct caller only: the loop's own reads pass through here too
+            frame = caller_frame(1)  # the direct caller only: the loop's own reads pass through here too
             if is_app_code(frame.f_code.co_filename):
                 workset.notice_time_read(f"time.{name}()", describe_frame(frame))
         return original()

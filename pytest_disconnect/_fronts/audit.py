@@ -23,12 +23,11 @@ import weakref
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from .._compat import TESTCLIENT_TRANSPORT, close_with_testclient, missing_testclient_field, testclient_transport
 from . import current as _current
 from .transport import DisconnectTransport, for_audit
 
-#: Checked against: httpx 0.28, httpx2 2.16, starlette 1.10 (_TestClientTransport has had
-#: app, portal_factory, raise_server_exceptions, root_path, app_state and client since 0.37... 1.10).
-_TESTCLIENT_FIELDS = ("app", "portal_factory", "raise_server_exceptions", "root_path", "app_state", "client")
+#: Checked against: httpx 0.28, httpx2 2.16, starlette 1.10 (the TestClient's transport: _compat.py).
 
 
 class _Lease:
@@ -138,18 +137,18 @@ def _patch_asgi_transport(kind: type) -> list[Callable[[], None]]:
 
 
 def _patch_testclient(testclient: Any) -> list[Callable[[], None]]:
-    kind: type | None = getattr(testclient, "_TestClientTransport", None)
-    if kind is None or not hasattr(kind, "handle_request"):
-        return _moved(testclient, "_TestClientTransport.handle_request")
+    kind = testclient_transport(testclient)
+    if kind is None:
+        return _moved(testclient, f"{TESTCLIENT_TRANSPORT}.handle_request")
     original = kind.handle_request
 
     def handle_request(self: Any, request: Any) -> Any:
         __tracebackhide__ = True
         if request.url.scheme in ("ws", "wss") or not auditing():
             return original(self, request)  # websockets keep TestClient's own session
-        missing = [name for name in _TESTCLIENT_FIELDS if not hasattr(self, name)]
-        if missing:
-            _moved(testclient, f"_TestClientTransport.{missing[0]}")
+        missing = missing_testclient_field(self)
+        if missing is not None:
+            _moved(testclient, f"{TESTCLIENT_TRANSPORT}.{missing}")
 
         def make() -> DisconnectTransport:
             # The TestClient's loop (inside `with`, its lifespan's) and what its lifespan set (each
@@ -162,8 +161,7 @@ def _patch_testclient(testclient: Any) -> list[Callable[[], None]]:
         response = _ours(self, make).handle_request(request)
         stream = response.stream
         # TestClient's close() (the end of its `with`) closes responses still open: ours too.
-        self._open_requests.add(stream.close)
-        stream.on_close = lambda: self._open_requests.discard(stream.close)
+        stream.on_close = close_with_testclient(self, stream.close)
         return response
 
     return [_swap(kind, "handle_request", handle_request)]

@@ -10,6 +10,7 @@ import sniffio
 from .._asgi.lifespan_hosts import Lifespans
 from .._asgi.request import BodyArg, HeadersArg, Request
 from .._asgi.wrong_route import check_route
+from .._compat import stops_for_a_departed_client
 from .._errors import HandlerKeptRunning, IncompleteResponse, NotAnASGIApp
 from .._report.kept_results import Results
 from .._report.text import failure_message
@@ -179,12 +180,6 @@ def judge(result: DisconnectResult, check: bool) -> DisconnectResult:
     if not result.passed:
         raise HandlerKeptRunning(failure_message(result), result)
     return result
-
-
-def stops_for_a_departed_client(error: BaseException) -> bool:
-    """OSError from send(), Starlette's ClientDisconnect, cancellation: how apps stop."""
-    names = {cls.__name__ for cls in type(error).__mro__}
-    return isinstance(error, OSError) or bool(names & {"ClientDisconnect", "CancelledError", "Cancelled"})
 
 
 def call_extras(allow: Iterable[str], heavy: str | Iterable[str], expect_status: int | None = None) -> dict[str, Any]:

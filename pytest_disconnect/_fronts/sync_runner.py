@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import queue
-import sys
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Literal, TypeVar
 
+from .._compat import thread_frames
 from .._errors import EventLoopBlocked
 from .._result import Block
 from .._watch.frames import describe_frame, innermost_app_frame
@@ -68,7 +68,7 @@ def loop_blocked(thread: threading.Thread, bound: float, target: str) -> EventLo
     from .._watch.watchdog import WATCHDOG
 
     WATCHDOG.forget_thread(thread.ident or -1)
-    frame = sys._current_frames().get(thread.ident or -1)
+    frame = thread_frames().get(thread.ident or -1)
     where = describe_frame(innermost_app_frame(frame)) if frame is not None else "(unknown)"
     return EventLoopBlocked(
         f"{target}: the event loop stopped answering for {bound:.2f} s, so no verdict could "

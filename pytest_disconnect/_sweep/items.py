@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .._asgi.routes import Route, list_routes
+from .._compat import fixture_functions
 from .._errors import HandlerKeptRunning
 from .._report.ci_plugin import ROUTE_PREFIX
 from .._stash import SWEEP_CONFIG_KEY
@@ -209,14 +210,13 @@ def parametrize(metafunc: pytest.Metafunc) -> None:
 def _app_at_collection(metafunc: pytest.Metafunc, name: str) -> object:
     """Call the fixture's own function to learn the routes (the test itself gets the real fixture value).
 
-    pytest has no public way to reach a fixture's function at collection; ``_arg2fixturedefs``
-    holds it (checked on pytest 8.4 to 9.2).
+    pytest has no public way to reach a fixture's function at collection: see _compat.fixture_functions.
     """
     where = f"sweep(app_fixture={name!r}) in {metafunc.definition.nodeid}"
-    definitions = getattr(metafunc, "_arg2fixturedefs", {}).get(name)
-    if not definitions:
+    functions = list(fixture_functions(metafunc, name))
+    if not functions:
         raise pytest.UsageError(f"{where}: no fixture named {name!r} is visible here")
-    func = definitions[-1].func
+    func = functions[-1]
     wanted = [p for p in inspect.signature(func).parameters.values() if p.default is inspect.Parameter.empty]
     if wanted or inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
         raise pytest.UsageError(

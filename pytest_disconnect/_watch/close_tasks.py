@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
+from .._compat import forget_task
 from .workset import Work
 
 #: Tasks and coroutines that ignored GeneratorExit: kept referenced, so the garbage collector
@@ -71,9 +72,7 @@ def _close(task: asyncio.Task[object]) -> bool:
 
 def _park(task: asyncio.Task[object], coro: object) -> None:
     _unclosable.append((task, coro))
-    unregister = getattr(asyncio.tasks, "_unregister_task", None)
-    if callable(unregister):  # missing in a later release: the shutdown would wait for it, as before
-        unregister(task)
+    forget_task(task)  # missing in a later release: the shutdown would wait for it, as before
 
 
 def _retrieve(task: asyncio.Task[object]) -> None:

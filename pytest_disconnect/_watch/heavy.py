@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from .._compat import is_cancellation
 from .workset import Work, current_workset
 
 _current_heavy: ContextVar[Work | None] = ContextVar("pytest_disconnect_heavy", default=None)
@@ -37,7 +38,7 @@ def heavy(name: str | None = None) -> Iterator[None]:
     try:
         yield
     except BaseException as exc:
-        outcome = "cancelled" if _is_cancellation(exc) else f"raised {type(exc).__name__}"
+        outcome = "cancelled" if is_cancellation(exc) else f"raised {type(exc).__name__}"
         raise
     finally:
         workset.heavy_ended(work, outcome, on_loop)
@@ -59,11 +60,6 @@ def _caller_name() -> str:
     # heavy() -> contextmanager __enter__ -> the caller
     caller = frame.f_back.f_back.f_back if frame and frame.f_back and frame.f_back.f_back else None
     return caller.f_code.co_name if caller is not None else "heavy work"
-
-
-def _is_cancellation(exc: BaseException) -> bool:
-    names = {"CancelledError", "Cancelled"}
-    return type(exc).__name__ in names or isinstance(exc, GeneratorExit)
 
 
 #: Marked targets: (owner id, attribute) -> [scenarios using it, the original descriptor].

@@ -15,6 +15,7 @@ import threading
 import weakref
 from collections.abc import Callable
 
+from .._compat import thread_target
 from .workset import Work, WorkSet, callable_name, current_workset, post_quietly
 
 _original_start = threading.Thread.start
@@ -51,13 +52,13 @@ def left_running() -> list[str]:
 
 
 def _is_pool_worker(thread: threading.Thread) -> bool:
-    target: object = getattr(thread, "_target", None)
+    target: object = thread_target(thread)
     module = getattr(target, "__module__", None) if target is not None else type(thread).__module__
     return str(module or "").startswith(_POOLS) or str(module) == "concurrent.futures.thread"
 
 
 def _watch(workset: WorkSet, thread: threading.Thread) -> None:
-    target: object = getattr(thread, "_target", None)
+    target: object = thread_target(thread)
     name = thread.name
     if name.startswith("Thread-") and target is not None:  # a default name: say what it runs
         name = callable_name(target)

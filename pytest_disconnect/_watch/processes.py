@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import weakref
 from typing import Any
 
+from .._compat import caller_frame
 from .workset import current_workset, post_quietly
 
 _original_init = subprocess.Popen.__init__
@@ -48,7 +48,7 @@ def _watched_init(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> Non
     workset = current_workset.get()
     if workset is not None:
         pid, command = self.pid, _command_line(self.args)
-        caller = str(sys._getframe(1).f_globals.get("__name__", ""))
+        caller = str(caller_frame(1).f_globals.get("__name__", ""))
         _forget_reaped()
         _children[pid] = _Child(None if caller.startswith(_SELF_REAPING) else self, _start_time(pid),
                                 by_asyncio=caller.startswith("asyncio."))

@@ -13,12 +13,12 @@ interrupts a loop still blocked once the scenario has run past the longest it ca
 from __future__ import annotations
 
 import math
-import sys
 import threading
 import time
 from collections.abc import Callable
 from types import FrameType
 
+from .._compat import thread_frames
 from .._result import Block
 from . import loop_interrupt as _loop_interrupt
 from .frames import describe_frame, innermost_app_frame, outermost_app_frame
@@ -63,7 +63,7 @@ class Watch:
             except RuntimeError:  # the loop closed under us
                 self.closed = True
         elif now - self.pending_since >= BLOCK_NOTICE and (self.where is None or now >= self.interrupt_at):
-            frame = sys._current_frames().get(self.loop_thread)
+            frame = thread_frames().get(self.loop_thread)
             if frame is not None and self.where is None:
                 self.where = describe_frame(innermost_app_frame(frame))
             if now >= self.interrupt_at:

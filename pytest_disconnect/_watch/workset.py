@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from types import FrameType
 from typing import Literal, TypeVar
 
-from .._compat import given_name
+from .._compat import given_name, sync_endpoint, thread_frames
 from .._result import TimelineRecorder, WorkRecord
 from .._types import WaitableEvent
 from .abandon import Abandonment
@@ -76,7 +76,7 @@ class Work:
     def locate(self) -> None:
         """Note where this work is now, for the report."""
         if self.kind in ("thread", "heavy") and self.thread_ident is not None:
-            frame = sys._current_frames().get(self.thread_ident)
+            frame = thread_frames().get(self.thread_ident)
             self.where = describe_frame(innermost_app_frame(frame)) if frame is not None else None
         elif self.coro is not None:
             self.where = where(self.coro)
@@ -324,7 +324,7 @@ def _stack_names(work: Work) -> set[str]:
     names = {work.name}
     frames: list[FrameType] = []
     if work.thread_ident is not None:
-        frame = sys._current_frames().get(work.thread_ident)
+        frame = thread_frames().get(work.thread_ident)
         while frame is not None:
             frames.append(frame)
             frame = frame.f_back
@@ -359,8 +359,8 @@ def callable_name(func: object) -> str:
     inner = getattr(func, "func", func)  # functools.partial, as run_in_threadpool makes
     if getattr(inner, "__qualname__", "") == "Context.run":  # asyncio.to_thread's partial(ctx.run, f)
         inner = getattr(func, "args", (inner,))[0]
-    wrapped = getattr(func, "keywords", {}).get("function")  # FastAPI's _run_sync_endpoint(function=...)
-    if callable(wrapped):
+    wrapped = sync_endpoint(func)  # FastAPI's _run_sync_endpoint(function=...)
+    if wrapped is not None:
         inner = wrapped
     return _name(inner)
 
