@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import NoReturn
 
 import anyio.lowlevel
@@ -27,21 +28,34 @@ _DISCONNECT = "http.disconnect"
 LATE_NOTICE = 0.01
 
 
+@dataclass(frozen=True)
+class ChannelOptions:
+    """What a channel gets from its scenario."""
+
+    profile: ServerProfile
+    trigger: Trigger
+    #: Seconds since the request started, on the scenario's clock.
+    now: Callable[[], float]
+    timeline: TimelineRecorder
+    #: Told when the client leaves and when the whole response has been sent.
+    on_leave: Callable[[], None]
+    new_event: Callable[[], WaitableEvent]
+    #: Seconds after the disconnect from which receive() checkpoints (the watch limit).
+    stall_after: float | None = None
+
+
 class Channel:
     """One request's receive/send pair. Times are seconds from the request start."""
 
-    def __init__(
-        self, request: Request, *, profile: ServerProfile, trigger: Trigger,
-        now: Callable[[], float], timeline: TimelineRecorder, on_leave: Callable[[], None],
-        new_event: Callable[[], WaitableEvent],
-    ) -> None:
+    def __init__(self, request: Request, options: ChannelOptions) -> None:
         self._pending = deque(request.chunks)
-        self._profile = profile
-        self._trigger = trigger
-        self._now = now
-        self._timeline = timeline
-        self._on_leave = on_leave
-        self._new_event = new_event
+        self._profile = options.profile
+        #: When the client leaves (read by a real client in live mode).
+        self.trigger = trigger = options.trigger
+        self._now = options.now
+        self._timeline = options.timeline
+        self._on_leave = options.on_leave
+        self._new_event = options.new_event
         # Set when receive() must return http.disconnect; made on first wait (most apps never wait).
         self._gone: WaitableEvent | None = None
         self.chunks_read = 0
@@ -74,8 +88,7 @@ class Channel:
         #: scope["extensions"] offers http.response.debug (an audited TestClient does), and what came.
         self.offers_debug = "http.response.debug" in (request.extensions or {})
         self.debug_info: object = None
-        #: Seconds after the disconnect from which receive() checkpoints (the driver's watch limit).
-        self.stall_after: float | None = None
+        self.stall_after = options.stall_after
         if trigger.kind == "request-chunks":
             body_empty = request.chunks == (b"",)
             # Leaving after more chunks than there are means leaving after the whole body; an
@@ -113,7 +126,7 @@ class Channel:
             return self.left
         self.disconnected_at = now if planned is None else min(planned, now)
         self.delivered_at = now
-        if self._trigger.kind == "request-chunks":
+        if self.trigger.kind == "request-chunks":
             self._pending.clear()  # a client that leaves mid-upload never sends the rest
         self._timeline.add(self.disconnected_at, "client", f"left ({reason or self._describe_trigger()})")
         late = now - self.disconnected_at
@@ -219,7 +232,7 @@ class Channel:
             self.delivered.append(self.body_parts[-1])
             self.delivered_complete = self.response_complete
         self.on_change()
-        trigger = self._trigger
+        trigger = self.trigger
         if kind == "http.response.start":
             if trigger.kind == "response-start" or (trigger.kind == "response-chunks" and trigger.count == 0):
                 self.leave()
@@ -228,7 +241,7 @@ class Channel:
 
     def _gone_by(self, now: float) -> bool:
         """Whether the client had left by ``now``: the planned moment, or its own timeout, has passed."""
-        trigger = self._trigger
+        trigger = self.trigger
         if trigger.kind == "time" and trigger.seconds is not None and now > trigger.seconds:
             return True
         return self.gives_up_at is not None and now > self.gives_up_at
@@ -278,7 +291,7 @@ class Channel:
         (the planned moment counts, even if a busy loop told the app late), a real server answers
         500 (nothing sent yet) or drops the connection (a response begun): the test fails. The
         transport's client gets that 500 instead."""
-        if (returned_at is None or self.response_complete or self._trigger.kind == "client"
+        if (returned_at is None or self.response_complete or self.trigger.kind == "client"
                 or (self.disconnected_at is not None and self.disconnected_at <= returned_at)):
             return None
         if not self.response_started:
@@ -290,7 +303,7 @@ class Channel:
         return IncompleteResponse(f"the app {fault}")
 
     def _describe_trigger(self) -> str:
-        trigger = self._trigger
+        trigger = self.trigger
         if trigger.kind == "client":
             return "the client gave up"
         if trigger.kind == "time":

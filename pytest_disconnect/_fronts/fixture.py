@@ -18,6 +18,7 @@ from .._result import DisconnectResult
 from .._scenario.driver import CANCEL_GRACE, check_app, drive
 from .._settings import CALL_OPTIONS, CallOptions, Settings, Source, apply, keyword_options
 from .._types import ASGIApp
+from .live import serving_for
 from .sync_runner import SHUTDOWN_GRACE, Backend, loop_interrupted, run_in_loop_thread
 
 #: Extra seconds a sync run() waits for the loop thread beyond the longest possible scenario: a
@@ -95,11 +96,13 @@ class Disconnect:
         hosted = self._lifespans.host(app, backend, settings.lifespan, settings.source("lifespan"),
                                       request.target)
         if hosted is None:
-            result = run_in_loop_thread(lambda: drive(app, request, settings, **extras), backend=backend,
+            result = run_in_loop_thread(lambda: drive(app, request, settings, serving=serving_for(settings),
+                                                      **extras), backend=backend,
                                         bound=bound, target=request.target)
         else:
             loop, state = hosted
-            result = loop.call(lambda: drive(app, request, settings, state=state, **extras), bound=bound,
+            result = loop.call(lambda: drive(app, request, settings, state=state, serving=serving_for(settings),
+                                                 **extras), bound=bound,
                                target=request.target)
         return self._finish(app, result, check, expect_status)
 
@@ -117,7 +120,7 @@ class Disconnect:
                                           body=body, json=json, headers=headers)
         extras = call_extras(allow, heavy, expect_status)
         state = await self._lifespans.state(app, settings.lifespan, settings.source("lifespan"))
-        result = await drive(app, request, settings, state=state, **extras)
+        result = await drive(app, request, settings, state=state, serving=serving_for(settings), **extras)
         return self._finish(app, result, check, expect_status)
 
     def __repr__(self) -> str:

@@ -19,17 +19,19 @@ import contextlib
 import logging
 import socket
 import struct
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
-from .._asgi.channel import Channel
+import anyio
+
+from .._asgi.channel import Channel, ChannelOptions
 from .._asgi.request import Request
 from .._errors import LiveSetupError
+from .._scenario.app_call import AppCall
+from .._scenario.serving import Serving, Spawn
+from .._settings import Settings
 from .._types import Message, Receive, Scope, Send
 from .._watch.workset import WorkSet, current_workset
-
-if TYPE_CHECKING:
-    from .._scenario.driver import _AppRunner as AppRunner
 
 #: Seconds the client and the server get to go away after the verdict.
 STOP_GRACE = 1.0
@@ -38,12 +40,12 @@ STOP_GRACE = 1.0
 class LiveChannel(Channel):
     """The in-process channel's bookkeeping over a real server's receive()/send()."""
 
-    def __init__(self, request: Request, *, close: str, **kwargs: Any) -> None:
+    def __init__(self, request: Request, options: ChannelOptions, *, close: str) -> None:
         self.close_mode = close
         self._client: LiveClient | None = None
         self._server_receive: Receive | None = None
         self._server_send: Send | None = None
-        super().__init__(request, **kwargs)  # may leave at once (a request with no body)
+        super().__init__(request, options)  # may leave at once (a request with no body)
 
     def connect(self, receive: Receive, send: Send) -> None:
         self._server_receive, self._server_send = receive, send
@@ -70,7 +72,7 @@ class LiveChannel(Channel):
         if kind == "http.request":
             more = bool(message.get("more_body", False))
             self._record_chunk(bytes(message.get("body", b"")), more)
-            if not more and self._trigger.kind == "request-chunks" and self._trigger.count is None:
+            if not more and self.trigger.kind == "request-chunks" and self.trigger.count is None:
                 self.leave()  # body-read: the app has the whole body
         elif kind == "http.disconnect":
             if not self.left and not self.response_complete:
@@ -107,7 +109,7 @@ class LiveClient:
         head = [f"{request.method} {request.target.split(' ', 1)[1]} HTTP/1.1".encode("latin-1")]
         head += [name + b": " + value for name, value in request.headers]
         writer.write(b"\r\n".join(head) + b"\r\n\r\n")
-        trigger = self._channel._trigger
+        trigger = self._channel.trigger
         chunks = list(request.chunks)
         if trigger.kind == "request-chunks" and trigger.count is not None:
             chunks = chunks[:trigger.count]  # a client that leaves mid-upload never sends the rest
@@ -249,11 +251,12 @@ class LiveServer:
 class LiveRun:
     """One scenario behind a real server: the server calls the app through a shim; a client asks."""
 
-    def __init__(self, server: LiveServer, request: Request, channel: LiveChannel, runner: AppRunner,
-                 workset: WorkSet) -> None:
+    def __init__(self, server: LiveServer, request: Request, channel: LiveChannel, call: AppCall,
+                 workset: WorkSet, state: Mapping[str, Any]) -> None:
         self._request = request
         self._channel = channel
-        self._runner = runner
+        self._call = call
+        self._state = state
         self._workset = workset
         self._served = False
         self._started = False
@@ -287,17 +290,63 @@ class LiveRun:
             return  # not our client: a second connection gets nothing
         self._served = True
         self._channel.connect(receive, send)
-        scope["state"] = dict(self._runner.state)  # the lifespan ran in-process, not in the server
-        self._runner.scope = scope
+        scope["state"] = dict(self._state)  # the lifespan ran in-process, not in the server
         # This task's context: what the app spawns inherits it; what the server does after, not.
         token = current_workset.set(self._workset)
         try:
             task = asyncio.current_task()
             self._workset.started(task, task.get_coro() if task is not None else None,
                                   f"{self._server.name}: {self._request.target}", "app")
-            await self._runner.run()
+            await self._call.run(scope)
         finally:
             current_workset.reset(token)
+
+
+class LiveServing:
+    """A scenario's server in live mode: a real server on the loop, a real client over a socket."""
+
+    def __init__(self, server: str, close: str) -> None:
+        self._name = server
+        self._close = close
+        self._server: LiveServer | None = None
+        self._channel: LiveChannel | None = None
+        self._run: LiveRun | None = None
+
+    async def open(self, backend: str) -> None:
+        if backend != "asyncio":
+            raise LiveSetupError(f"live mode runs on asyncio (uvicorn's loop), not {backend}")
+        server = LiveServer(self._name)
+        await server.start()
+        self._server = server
+
+    def channel(self, request: Request, options: ChannelOptions) -> Channel:
+        self._channel = LiveChannel(request, options, close=self._close)
+        return self._channel
+
+    async def begin(self, call: AppCall, request: Request, state: Mapping[str, Any] | None,
+                    workset: WorkSet, spawn: Spawn) -> None:
+        """The server calls the app (through a shim) when a real client sends the request."""
+        assert self._server is not None and self._channel is not None
+        self._run = LiveRun(self._server, request, self._channel, call, workset,
+                            state if state is not None else (request.state or {}))
+        await self._run.start()
+
+    async def finish(self) -> None:
+        if self._run is not None:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(STOP_GRACE * 3):
+                await self._run.stop()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(STOP_GRACE * 3):
+                await self._server.stop()
+
+
+def serving_for(settings: Settings) -> Serving | None:
+    """The server a scenario with these settings needs: a live one, or None (in-process)."""
+    if settings.live == "off":
+        return None
+    return LiveServing(settings.server, settings.live)
 
 
 async def answer_lifespan(receive: Receive, send: Send) -> None:

@@ -34,6 +34,7 @@ from .._types import ASGIApp, WaitableEvent
 from . import current as _current
 from .clients import PortalFactory, async_stream, library_of, new_portal, sync_stream
 from .fixture import call_extras, judge
+from .live import serving_for
 
 _SOURCE = Source("call", "DisconnectTransport()")
 
@@ -245,6 +246,7 @@ class _Exchange:
         try:
             self.result = await drive(self.transport.app, self.request, self.settings,
                                       trigger=self.planned, on_channel=self._attach, entry=self._entry(),
+                                      serving=serving_for(self.settings),
                                       **self.transport._extras)
         except BaseException as exc:  # a system task must not raise; the caller re-raises it
             self.crash = exc

@@ -90,7 +90,9 @@ class WorkSet:
     def __init__(self, now: Callable[[], float], timeline: TimelineRecorder,
                  new_event: Callable[[], WaitableEvent],
                  post: Callable[[Callable[[], None]], None] | None = None,
-                 allow: frozenset[str] = frozenset()) -> None:
+                 allow: frozenset[str] = frozenset(), *,
+                 on_all_done: Callable[[], None] = lambda: None,
+                 response_complete_at: Callable[[], float | None] = lambda: None) -> None:
         self.now = now
         self.loop_thread = threading.get_ident()
         self._allow = allow
@@ -110,9 +112,10 @@ class WorkSet:
         self._by_task: dict[object, Work] = {}  # tasks are hashable by identity
         self.live = 0
         self._all_done: WaitableEvent | None = None  # made on first wait
-        self.on_all_done: Callable[[], None] = lambda: None
-        #: When the app sent its whole response, if it did (the driver points this at the channel).
-        self.response_complete_at: Callable[[], float | None] = lambda: None
+        #: Told when all the judged work has ended.
+        self.on_all_done = on_all_done
+        #: When the app sent its whole response, if it did (the channel knows).
+        self.response_complete_at = response_complete_at
         self.done_at: float | None = None
         #: Thrown when the harness gives up on work that resists cancellation.
         self.abandonment = Abandonment()

@@ -1,0 +1,105 @@
+"""The app call: one ``app(scope, receive, send)`` under the harness's cancel scope, and how it ended."""
+
+from __future__ import annotations
+
+import inspect
+import traceback
+from collections.abc import Callable
+
+import anyio
+
+from .._asgi.channel import Channel
+from .._errors import NotAnASGIApp
+from .._result import TimelineRecorder
+from .._types import ASGIApp, Scope
+from .._watch.abandon import AbandonableCall, Abandoned
+from .._watch.workset import WorkSet
+
+
+class AppCall:
+    """Runs the app once, recording how it ended; ``on_end`` is told when it has."""
+
+    def __init__(self, app: ASGIApp, channel: Channel, timeline: TimelineRecorder, workset: WorkSet,
+                 on_end: Callable[[], None]) -> None:
+        self.app = app
+        self.channel = channel
+        self.timeline = timeline
+        self.workset = workset
+        self.on_end = on_end
+        #: The scope the app was called with (the in-process one, or the live server's).
+        self.scope: Scope = {}
+        self.returned_at: float | None = None
+        self.cancel_scope = anyio.CancelScope()
+        self.error: BaseException | None = None
+        #: Cancelled by something other than the disconnect or the harness.
+        self.cancelled_from_outside = False
+        #: The app call returned (not raised, not cancelled): its response must then be whole.
+        self.returned_normally = False
+        #: The app call as awaited, so the harness can abandon it (see _abandon).
+        self.call: AbandonableCall | None = None
+
+    async def run(self, scope: Scope) -> None:
+        self.scope = scope
+        try:
+            with self.cancel_scope:
+                try:
+                    self.call = self._start(scope)
+                    await self.call
+                except BaseException as exc:  # a server catches everything the app raises
+                    if self._caught(exc):
+                        raise  # the harness's own cancellation: the scope absorbs it
+                    return
+        except BaseException:
+            self.cancelled_from_outside = True
+            self._ended("cancelled from outside the channel")
+            raise
+        if not self.cancel_scope.cancelled_caught:
+            self.returned_normally = True
+        self._ended("cancelled by the harness" if self.cancel_scope.cancelled_caught else "returned")
+
+    def _start(self, scope: Scope) -> AbandonableCall:
+        awaitable = self.app(scope, self.channel.receive, self.channel.send)
+        if not inspect.isawaitable(awaitable):
+            raise NotAnASGIApp(
+                f"{app_name(self.app)} is not an ASGI app: app(scope, receive, send) returned "
+                f"{type(awaitable).__name__}, not an awaitable. Is it a WSGI app?"
+            )
+        return AbandonableCall(awaitable if inspect.iscoroutine(awaitable) else awaitable.__await__())
+
+    def _caught(self, exc: BaseException) -> bool:
+        """Record what the app raised; True for the harness's own cancellation (to re-raise)."""
+        if isinstance(exc, Abandoned):  # it resisted: still counted as running work
+            self.workset.works[0].abandoned = True
+            self.returned_at = self.workset.now()
+            self.timeline.add(self.returned_at, "harness",
+                              "harness abandoned the app call: it went on after the cancellation")
+            self.on_end()
+            return False
+        if isinstance(exc, anyio.get_cancelled_exc_class()):
+            if self.cancel_scope.cancel_called:
+                return True
+            if self.channel.first_seen_at is None:
+                # Cancellation the app did not raise after seeing the disconnect,
+                # and the harness did not send: it proves nothing.
+                self.cancelled_from_outside = True
+                self._ended("cancelled from outside the channel")
+                return False
+            # else: the app saw the disconnect and stopped by raising it (SSE idiom)
+        self.error = exc  # recorded; KeyboardInterrupt and SystemExit are re-raised later
+        # A server logs and drops it; holding its frames' locals would keep what the app
+        # abandoned (a streaming generator, its finally) from being collected.
+        traceback.clear_frames(exc.__traceback__)
+        self._ended(f"raised {type(exc).__name__}: {exc}".rstrip(": "))
+        return False
+
+    def _ended(self, outcome: str) -> None:
+        app_work = self.workset.works[0]  # the app call is always the first work registered
+        self.returned_at = self.workset.now()
+        self.timeline.add(self.returned_at, "app", f"app {outcome}")
+        # Ended here, not in the task's done callback a loop iteration later.
+        self.workset.ended(app_work, outcome, at=self.returned_at)
+        self.on_end()
+
+
+def app_name(app: object) -> str:
+    return getattr(app, "__qualname__", None) or type(app).__name__

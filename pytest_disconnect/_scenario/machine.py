@@ -1,0 +1,335 @@
+"""One scenario as a state machine: the client leaves, the app returns, the work ends, limits pass.
+
+Callbacks move its state (the channel says the client left or the response is complete, the
+app call says it ended, the work set says all work ended); the phases wait for those moves:
+
+1. until the client leaves (its planned moment, an event on the channel, or its own decision),
+   the work ends, or the app returns leaving work behind;
+2. the work gets ``tolerance`` from then, and is watched up to the watch limit;
+3. still running at the limit: the harness cancels it and names what resists.
+
+The app learns of the disconnect only through receive()/send(), as behind a real server. The
+harness never cancels the app before the watch limit (>= tolerance) has passed; when it does,
+the verdict fails, so a handler is never passed because the harness stopped it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import anyio
+
+from .._asgi.channel import Channel, ChannelOptions
+from .._asgi.request import Request
+from .._asgi.servers import PROFILES
+from .._asgi.trigger import Trigger
+from .._asgi.wrong_route import handler_matched
+from .._clock.scenario_clock import ScenarioClock
+from .._result import Block, DisconnectResult, Entry, TimelineRecorder
+from .._settings import Settings
+from .._types import ASGIApp
+from .._watch.close_tasks import close_stray_tasks
+from .._watch.watchdog import WATCHDOG, Watch
+from .._watch.workset import WorkSet
+from .app_call import AppCall
+from .outcome import route, verdict
+from .serving import Serving
+from .waker import Waker
+from .watching import watching
+
+#: Seconds the harness waits for cancelled work to end before naming it as left behind.
+CANCEL_GRACE = 1.0
+#: Seconds past the longest a scenario takes on a responsive loop before a loop still blocked
+#: is interrupted (see _watch/loop_interrupt.py).
+INTERRUPT_GRACE = 1.0
+
+
+def interrupt_after(settings: Settings, trigger: Trigger) -> float:
+    """Real seconds from a scenario's start after which its loop, if blocked, is interrupted:
+    the longest the scenario takes on a responsive loop, plus a grace. Never for a client that
+    decides by itself when to leave (a transport's): it may wait as long as it likes."""
+    if trigger.kind == "client":
+        return math.inf
+    return (trigger.seconds or 0.0) + 2 * settings.watch_limit + CANCEL_GRACE + INTERRUPT_GRACE
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one scenario is asked to do (drive()'s arguments)."""
+
+    app: ASGIApp
+    request: Request
+    settings: Settings
+    trigger: Trigger
+    allow: frozenset[str]
+    heavy: tuple[str, ...]
+    entry: Entry
+    #: The lifespan's state, copied into the request's scope.
+    state: Mapping[str, Any] | None
+    #: Gets the channel before the app starts (a client that reads the response as it comes).
+    on_channel: Callable[[Channel], None] | None
+
+
+@dataclass(frozen=True)
+class Loop:
+    """The running event loop as the scenario uses it."""
+
+    backend: str
+    #: The backend's task hooks: new_event, spawn, cancel_stray_tasks, poke.
+    hooks: ModuleType
+    #: Runs a callback on the loop from any thread.
+    post: Callable[[Callable[[], None]], None]
+
+
+class Scenario:
+    """One request's life from the app's start to the verdict; run() once."""
+
+    def __init__(self, plan: Plan, loop: Loop, clock: ScenarioClock, serving: Serving) -> None:
+        self.plan, self.settings, self.loop = plan, plan.settings, loop
+        self.clock, self.serving = clock, serving
+        self.read = clock.read
+        self.start = clock.read()
+        self.now = self._now_virtual if clock.kind == "virtual" else self._now_real
+        self.timeline = TimelineRecorder()
+        self.waker = Waker(loop.hooks.new_event)
+        self.workset = WorkSet(self.now, self.timeline, loop.hooks.new_event, loop.post,
+                               plan.allow | frozenset(self.settings.allow), on_all_done=self.work_ended,
+                               response_complete_at=self._response_complete_at)
+        clock.watch(self.workset, self.start, self.timeline)
+        self.trigger = plan.trigger
+        self.channel = serving.channel(plan.request, ChannelOptions(
+            profile=PROFILES[self.settings.server], trigger=self.trigger, now=self.now,
+            timeline=self.timeline, on_leave=self.channel_changed, new_event=loop.hooks.new_event,
+            stall_after=self.settings.watch_limit))
+        self.call = AppCall(plan.app, self.channel, self.timeline, self.workset, on_end=self.app_returned)
+        if plan.on_channel is not None:
+            plan.on_channel(self.channel)
+        self.blocks: list[Block] = []
+        self.watch = Watch(loop.post, self.workset.real_now, self._blocked, self.workset.poll,
+                           interrupt_at=self.workset.real_now() + interrupt_after(self.settings, self.trigger))
+        self._tracked = True
+        # The state the phases move through.
+        self.cancelled_at: float | None = None
+        self.not_disconnected = False
+        self.leaked_from: float | None = None  # the app returned first, leaving work behind
+
+    # --- clocks ------------------------------------------------------------------------
+
+    def _now_real(self) -> float:
+        return self.read() - self.start
+
+    def _now_virtual(self) -> float:
+        return round(self.read() - self.start, 9)  # 0.1 s from 12345.678 is 0.1000000000003638
+
+    # --- callbacks that move the state ---------------------------------------------------
+
+    def channel_changed(self) -> None:
+        """The client left, or the whole response was sent."""
+        self.waker.set()
+
+    def app_returned(self) -> None:
+        self.waker.set()
+
+    def work_ended(self) -> None:
+        """All the judged work ended (a later spawn can revive it)."""
+        self.waker.set()
+
+    def _response_complete_at(self) -> float | None:
+        return self.channel.response_complete_at
+
+    def _blocked(self, block: Block) -> None:
+        self.blocks.append(block)
+        self.timeline.add(block.start, "loop", f"event loop blocked for {block.end - block.start:.2f} s"
+                          + (f" at {block.where}" if block.where else ""))
+
+    def _left_work_behind(self) -> bool:
+        return self.call.returned_at is not None and not self.channel.left and not self.workset.done
+
+    # --- the phases ------------------------------------------------------------------------
+
+    async def run(self) -> DisconnectResult:
+        with watching(self.loop.backend, self.workset, self.plan.heavy) as tracked:
+            self._tracked = tracked
+            WATCHDOG.add(self.watch)
+            try:
+                await self.serving.begin(self.call, self.plan.request, self.plan.state, self.workset,
+                                         self._spawn)
+                began = await self._until_the_moment()
+                await self._until_client_leaves(began)
+                await self._tolerate(self._tolerance_base())
+                if not self.workset.done:
+                    await self._cancel_at_limit()
+            finally:
+                await self._wind_down()
+        return self._result()
+
+    def _spawn(self, run: Callable[[], Awaitable[None]], name: str) -> None:
+        self.loop.hooks.spawn(self.workset, run, name, self._tracked)
+
+    async def _until_the_moment(self) -> float:
+        """Phase 1, a timed client: it leaves at its moment. Returns when the watch limit counts from."""
+        channel, trigger = self.channel, self.trigger
+        if channel.left or trigger.kind != "time":
+            return self.start
+        assert trigger.seconds is not None
+        moment = trigger.seconds
+        if not await self.waker.wait_until(self.start + moment):
+            # The moment came. What the app had due at this same instant (a tick of its own
+            # timer) runs first, one loop turn: a tie is decided the same way on every run and
+            # machine, and the client leaves after it.
+            await anyio.lowlevel.checkpoint()
+        returned = self.call.returned_at
+        if self.workset.done:
+            if (self.workset.stopped_at or 0.0) > moment and not channel.answered_by(moment):
+                channel.missed(moment)  # the busy loop never told the app
+        elif not (returned is not None and returned < moment and self._left_work_behind()):
+            # The client left at `moment`, however late the loop gets to it; a no-op if the
+            # whole response had been sent by then.
+            channel.leave(planned=moment)
+        return self.start + moment
+
+    async def _until_client_leaves(self, began: float) -> None:
+        """Phase 1: until the client leaves, the work ends, or the app returns leaving work behind."""
+        channel, limit = self.channel, self.settings.watch_limit
+        while not (channel.left or self.workset.done or self._left_work_behind()):
+            deadline = began + limit
+            if self.trigger.kind == "client":
+                # A client that decides for itself waits as long as it likes (its own timeout),
+                # but once it has the whole response, the work gets `limit` to end.
+                complete = channel.response_complete_at
+                deadline = math.inf if complete is None else self.start + complete + limit
+            if not await self.waker.wait_until(deadline):
+                self.not_disconnected = True
+                return
+
+    def _tolerance_base(self) -> float:
+        """What the tolerance counts from: the app's return (leaving work behind), or the disconnect."""
+        if self._left_work_behind():
+            self.leaked_from = self.call.returned_at
+            return self.start + (self.leaked_from or 0.0)
+        if self.channel.left:
+            return self.start + (self.channel.disconnected_at or 0.0)
+        return self.start
+
+    async def _tolerate(self, base: float) -> None:
+        """Phase 2: the work has `tolerance` from ``base``, then is watched up to the limit."""
+        if self.workset.done or self.not_disconnected:
+            return
+        if not await self._settle(base + self.settings.tolerance):
+            self.workset.locate_running()
+            await self._settle(base + self.settings.watch_limit)
+
+    async def _cancel_at_limit(self) -> None:
+        """Phase 3: still running at the limit (_settle only gives up there): cancel, name what resists."""
+        self.cancelled_at = self.now()
+        if self.not_disconnected:
+            self.workset.locate_running()
+        self.timeline.add(self.cancelled_at, "harness", "harness cancelled the app (watch limit reached)")
+        self._cancel_all()
+        await self._settle(self.read() + CANCEL_GRACE)
+        if not self.workset.done:
+            await self._give_up()
+
+    def _cancel_all(self) -> None:
+        self.call.cancel_scope.cancel()
+        self.loop.hooks.cancel_stray_tasks(self.workset)
+        self.workset.kill_processes()
+
+    async def _wind_down(self) -> None:
+        """Whatever happened: no work left running, no child unreaped, the server told."""
+        self.watch.flush()
+        WATCHDOG.remove(self.watch)
+        if not self.workset.done:  # cancelled from outside, or resisting: do not leave it running
+            self._cancel_all()
+            if not self.workset.abandonment.requested:
+                with anyio.CancelScope(shield=True):  # bounded: the test's own cancellation waits
+                    with anyio.move_on_after(CANCEL_GRACE):
+                        await self._until_returned()
+                    await self._give_up()
+        self.workset.reap_processes()
+        await self.serving.finish()
+        self.clock.stop()  # delivers the last stretch the loop never slept
+
+    async def _settle(self, deadline: float) -> bool:
+        """Wait until all the work has ended (True) or the loop's clock reaches ``deadline`` (False).
+
+        'All ended' can be undone: a task started in the request's context after the rest had
+        ended (asyncio's async-generator finalizer runs ``aclose()`` in a new task, after the
+        app returned) revives the scenario. So every wake re-checks, and only the deadline
+        itself ends the wait with work still running.
+        """
+        workset = self.workset
+        while not workset.done:
+            if self.read() >= deadline:
+                return False
+            with anyio.move_on_at(deadline):
+                await workset.wait_done()
+        return True
+
+    async def _until_returned(self) -> None:
+        while self.call.returned_at is None:
+            await self.waker.wait_until(math.inf)
+
+    async def _give_up(self) -> None:
+        """Work went on after the cancellation: end the app call anyway, within a bounded grace.
+
+        Waits for worker threads are lifted (the threads run on, named in the report) and the
+        app's coroutine is closed at its next step (see _abandon), so neither the test's event
+        loop nor run()'s loop thread is held by it. The verdict is already a failure.
+        """
+        workset, call = self.workset, self.call
+        workset.abandonment.abandon()
+        for line in close_stray_tasks(workset.running()):  # asyncio tasks that swallow cancellation
+            self.timeline.add(workset.now(), "harness", line)
+        if call.returned_at is None and call.call is not None:
+            call.call.abandon()
+            self.loop.hooks.poke(workset.works[0].task)  # a task parked on a future takes its next step now
+        with anyio.CancelScope(shield=True), anyio.move_on_after(CANCEL_GRACE):
+            await self._until_returned()
+
+    # --- the result --------------------------------------------------------------------------
+
+    def _result(self) -> DisconnectResult:
+        start, channel, workset, call = self.start, self.channel, self.workset, self.call
+        starved = tuple((began - start, ended - start) for began, ended in self.clock.starved)
+        for began, ended in starved:
+            self.timeline.add(began, "loop", f"event loop never slept for {ended - began:.2f} s: "
+                                             "the virtual clock ran at the real rate")
+        request, settings = self.plan.request, self.settings
+        return DisconnectResult(
+            method=request.method,
+            path=request.target.split(" ", 1)[1],
+            settings=settings,
+            disconnected_at=channel.disconnected_at,
+            delivered_at=channel.delivered_at,
+            first_seen_at=channel.first_seen_at,
+            stopped_at=workset.stopped_at if self.cancelled_at is None else None,
+            cancelled_at=self.cancelled_at,
+            status=channel.status,
+            headers=channel.headers,
+            body=b"".join(channel.body_parts),
+            timeline=self.timeline.freeze(),
+            work=tuple(work.freeze() for work in workset.works),
+            verdict=verdict(channel, workset, settings, self.cancelled_at, self.not_disconnected,
+                            call.cancelled_from_outside, self.leaked_from),
+            returned_at=call.returned_at,
+            app_error=call.error,
+            protocol_error=channel.protocol_error or (
+                channel.unfinished_response(call.returned_at) if call.returned_normally else None),
+            response_complete_at=channel.response_complete_at,
+            route=route(call.scope),
+            handler_matched=handler_matched(call.scope),
+            response_started_at=channel.response_started_at,
+            chunks_thrown_away=channel.chunks_thrown_away,
+            starved=starved,
+            time_reads=tuple(f"{function} at {where}" for where, function in self.clock.time_reads.items()),
+            blocks=tuple(self.blocks),
+            receive_calls=channel.receive_calls,
+            receives_after_disconnect=channel.receives_after_disconnect,
+            sends_after_disconnect=channel.sends_after_disconnect,
+            entry=self.plan.entry,
+        )

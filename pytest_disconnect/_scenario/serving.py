@@ -1,0 +1,65 @@
+"""Who calls the app: the in-process server (the default), or a real one (live mode, in _fronts).
+
+A scenario talks to its server through this interface only, so it has no branch for live mode,
+and live mode's module depends on the scenario, never the other way round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+from .._asgi.channel import Channel, ChannelOptions
+from .._asgi.request import Request
+from .._asgi.servers import PROFILES
+from .._watch.workset import WorkSet
+from .app_call import AppCall
+
+#: Starts the app call as the scenario's first task: (the call, its task's name).
+Spawn = Callable[[Callable[[], Awaitable[None]], str], None]
+
+
+class Serving(Protocol):
+    """One scenario's server, used in this order: open, channel, begin, finish, close."""
+
+    async def open(self, backend: str) -> None:
+        """Set-up before the scenario's clock starts (a real server starts listening)."""
+
+    def channel(self, request: Request, options: ChannelOptions) -> Channel:
+        """The channel the app's receive() and send() go through."""
+
+    async def begin(self, call: AppCall, request: Request, state: Mapping[str, Any] | None,
+                    workset: WorkSet, spawn: Spawn) -> None:
+        """Have the app called: ``call.run(scope)`` in a task of the scenario's."""
+
+    async def finish(self) -> None:
+        """After the verdict, before the clock stops (bounded; a real client goes away)."""
+
+    async def close(self) -> None:
+        """Last, whatever happened (a real server stops and frees its port)."""
+
+
+class InProcess:
+    """The synthetic server: the channel is the client, the app runs in a task of the driver's."""
+
+    def __init__(self, server: str) -> None:
+        self.profile = PROFILES[server]
+
+    async def open(self, backend: str) -> None:
+        pass
+
+    def channel(self, request: Request, options: ChannelOptions) -> Channel:
+        return Channel(request, options)
+
+    async def begin(self, call: AppCall, request: Request, state: Mapping[str, Any] | None,
+                    workset: WorkSet, spawn: Spawn) -> None:
+        scope = request.scope(self.profile)
+        if state is not None:  # the lifespan's state: each request gets a shallow copy
+            scope["state"] = dict(state)
+        spawn(lambda: call.run(scope), f"pytest-disconnect: {request.target}")
+
+    async def finish(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
