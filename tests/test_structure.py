@@ -42,6 +42,8 @@ LAZY: dict[tuple[str, str], str] = {
     ("_report.records", "_report.text"): "report formatting loads when a record is written",
     ("_scenario.driver", "_watch.trio_tasks"): "trio's task hooks load only on trio",
     ("_scenario.driver", "_watch.asyncio_tasks"): "asyncio's task factory loads only on asyncio",
+    ("_scenario.watching", "_watch.trio_tasks"): "trio's task hooks load only on trio",
+    ("_scenario.watching", "_watch.asyncio_tasks"): "asyncio's task factory loads only on asyncio",
     ("_sweep.items", "_fronts.current"): "sweep() is imported at collection; the driver loads with a sweep test",
     ("_sweep.items", "_report.text"): "sweep() is imported at collection; reports load with the first sweep test",
     ("_sweep.items", "_sweep.run"): "sweep() is imported at collection; the driver loads with the first sweep test",
@@ -50,15 +52,12 @@ LAZY: dict[tuple[str, str], str] = {
 #: Offenders when this test landed, by check: each fix removes its line.
 KNOWN: dict[str, set[str]] = {
     "cycles": {
-        "_fronts.live -> _scenario.driver -> _fronts.live",
         "_watch.processes -> _watch.workset -> _watch.processes",
     },
     "lazy": {
         "_watch.workset -> _watch.processes",
     },
-    "long": {
-        "_scenario.driver._drive",
-    },
+    "long": set(),
     "private": {
         "_clock.epoch: deadlines._heap",
         "_clock.epoch: getattr(handle, '_callback', None)",
@@ -72,7 +71,6 @@ KNOWN: dict[str, set[str]] = {
         "_clock.virtual: getattr(loop, '_selector', None)",
         "_clock.virtual: getattr(loop, '_ssock', None)",
         "_clock.virtual: loop._selector",
-        "_fronts.live: self._channel._trigger",
     },
 }
 
