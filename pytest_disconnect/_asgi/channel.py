@@ -28,7 +28,7 @@ _DISCONNECT = "http.disconnect"
 LATE_NOTICE = 0.01
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ChannelOptions:
     """What a channel gets from its scenario."""
 

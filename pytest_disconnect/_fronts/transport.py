@@ -90,6 +90,8 @@ class DisconnectTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
         self._extensions: dict[str, dict[str, object]] | None = None
         #: True when --disconnect-audit made this transport, not the test: advice then names run-wide settings.
         self._audit = False
+        #: The last test's settings, the requests' settings over them, and when the client leaves.
+        self._resolved: tuple[Settings | None, Settings, Trigger] | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         __tracebackhide__ = True
@@ -128,16 +130,26 @@ class DisconnectTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
                              ) -> tuple[_Exchange, tuple[int, list[tuple[bytes, bytes]]]]:
         __tracebackhide__ = True
         context = _current.current()
-        settings = apply(context.settings if context is not None else Settings(), _SOURCE, self._overrides)
+        settings, planned = self._settings(context.settings if context is not None else None)
+        scenario = _to_request(request, chunks, root_path=self.root_path, client=self.client,
+                               state=self._state, extensions=self._extensions)
+        exchange = _Exchange(self, request, scenario, settings, planned, context, library)
+        return exchange, await exchange.open()
+
+    def _settings(self, base: Settings | None) -> tuple[Settings, Trigger]:
+        """The requests' settings over the test's (``base``), and when the client leaves; worked out
+        once per test, not per request."""
+        cached = self._resolved
+        if cached is not None and cached[0] is base:
+            return cached[1], cached[2]
+        settings = apply(base if base is not None else Settings(), _SOURCE, self._overrides)
         # Only a moment someone chose: by default the client leaves when it gives up.
         planned = settings.after if "after" in settings.sources else CLIENT_DECIDES
         if planned is CLIENT_DECIDES:
             settings = replace(settings, after=CLIENT_DECIDES,
                                sources={**settings.sources, "after": "DisconnectTransport: the client's timeout"})
-        scenario = replace(_to_request(request, chunks), root_path=self.root_path, client=self.client,
-                           state=self._state, extensions=self._extensions)
-        exchange = _Exchange(self, request, scenario, settings, planned, context, library)
-        return exchange, await exchange.open()
+        self._resolved = (base, settings, planned)
+        return settings, planned
 
     def __enter__(self) -> DisconnectTransport:
         """A sync client's ``with`` block: its requests share one event loop until it ends."""
@@ -437,7 +449,7 @@ def _attach_debug(response: httpx.Response, exchange: _Exchange) -> None:
                 setattr(response, name, info[name])
 
 
-def _to_request(request: httpx.Request, chunks: list[bytes]) -> Request:
+def _to_request(request: httpx.Request, chunks: list[bytes], **extra: Any) -> Request:
     url = request.url
     raw_path = url.raw_path.partition(b"?")[0]
     default_port = 443 if url.scheme == "https" else 80
@@ -445,7 +457,7 @@ def _to_request(request: httpx.Request, chunks: list[bytes]) -> Request:
         method=request.method, path=url.path, raw_path=raw_path.decode("ascii"), query_string=url.query,
         headers=tuple((name.lower(), value) for name, value in request.headers.raw),
         chunks=tuple(chunk for chunk in chunks if chunk) or (b"",),
-        scheme=url.scheme, server=(url.host, url.port or default_port),
+        scheme=url.scheme, server=(url.host, url.port or default_port), **extra,
     )
 
 

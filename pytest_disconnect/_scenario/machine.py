@@ -38,7 +38,7 @@ from .._watch.workset import WorkSet
 from .app_call import AppCall
 from .outcome import route, verdict
 from .serving import Serving
-from .waker import Waker
+from .waker import waker_for
 from .watching import watching
 
 #: Seconds the harness waits for cancelled work to end before naming it as left behind.
@@ -57,7 +57,7 @@ def interrupt_after(settings: Settings, trigger: Trigger) -> float:
     return (trigger.seconds or 0.0) + 2 * settings.watch_limit + CANCEL_GRACE + INTERRUPT_GRACE
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Plan:
     """What one scenario is asked to do (drive()'s arguments)."""
 
@@ -74,7 +74,7 @@ class Plan:
     on_channel: Callable[[Channel], None] | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Loop:
     """The running event loop as the scenario uses it."""
 
@@ -95,7 +95,7 @@ class Scenario:
         self.start = clock.read()
         self.now = self._now_virtual if clock.kind == "virtual" else self._now_real
         self.timeline = TimelineRecorder()
-        self.waker = Waker(loop.hooks.new_event)
+        self.waker = waker_for(loop.backend)
         self.workset = WorkSet(self.now, self.timeline, loop.hooks.new_event, loop.post,
                                plan.allow | frozenset(self.settings.allow), on_all_done=self.work_ended,
                                response_complete_at=self._response_complete_at)
@@ -266,8 +266,7 @@ class Scenario:
         while not workset.done:
             if self.read() >= deadline:
                 return False
-            with anyio.move_on_at(deadline):
-                await workset.wait_done()
+            await self.waker.wait_until(deadline)  # the work set wakes it when all work ended
         return True
 
     async def _until_returned(self) -> None:
