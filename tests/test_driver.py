@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pytest_disconnect import (
@@ -255,3 +257,17 @@ class TestBadInput:
     async def test_bad_path(self) -> None:
         with pytest.raises(ValueError, match="path must start with '/'"):
             await disconnect().arun(apps.instant, "GET", "report")
+
+
+async def test_a_repeated_call_takes_the_settings_of_its_own_test_and_checks_its_values() -> None:
+    """arun() reuses the last call's settings for an identical call: never across tests, never for a bad value."""
+    shared = disconnect()
+    first = await shared.arun(apps.instant, "GET", "/", after=Trigger.never(), tolerance=1)
+    assert first.settings.tolerance == 1.0
+    shared.settings = Settings(tolerance=0.7)  # what the plugin does at the next test's setup
+    second = await shared.arun(apps.instant, "GET", "/", after=Trigger.never(), tolerance=1)
+    assert (second.settings.tolerance, second.settings.patience) == (1.0, Settings().patience)
+    with pytest.raises(Exception) as fresh:
+        await disconnect().arun(apps.instant, "GET", "/", after=Trigger.never(), tolerance=True)
+    with pytest.raises(type(fresh.value), match=re.escape(str(fresh.value))):  # 1 == True, but True is no number
+        await shared.arun(apps.instant, "GET", "/", after=Trigger.never(), tolerance=True)
