@@ -7,13 +7,20 @@ it (never a silently wrong verdict). No other module reads another library's pri
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import heapq
 import importlib.metadata
 import platform
+import selectors
 import sys
 import threading
 from collections.abc import Callable, Iterable
 from types import FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    import trio
+    from trio._core._run import Runner
 
 
 class InternalMoved(RuntimeError):
@@ -69,6 +76,37 @@ def thread_target(thread: threading.Thread) -> object:
     if not _HAS_TARGET:
         moved("Python", "threading.Thread._target", _FRAMES_CHECKED)
     return getattr(thread, "_target", None)
+
+
+def _set_async_exc() -> Callable[..., int] | None:
+    """``PyThreadState_SetAsyncExc(unsigned long id, PyObject *exc)`` (an unsigned long id since 3.7),
+    through ``ctypes.pythonapi`` (CPython only): ends app code that blocks run()'s loop thread for good
+    (_watch/loop_interrupt.py). Checked on CPython 3.11.7, 3.12.1 and 3.13.0."""
+    pythonapi = getattr(ctypes, "pythonapi", None)
+    function = getattr(pythonapi, "PyThreadState_SetAsyncExc", None)
+    if function is None:  # not CPython: the failure message says the loop could not be interrupted
+        return None
+    function.restype = ctypes.c_int  # no argtypes: None must pass as NULL, the undo
+    return function  # type: ignore[no-any-return]
+
+
+_SET_ASYNC_EXC = _set_async_exc()
+
+
+def can_raise_in_thread() -> bool:
+    """Whether raise_in_thread() works here (CPython); where not, the caller's message says so."""
+    return _SET_ASYNC_EXC is not None
+
+
+def raise_in_thread(thread_id: int, error: type[BaseException]) -> bool:
+    """Raise ``error`` in thread ``thread_id`` at its next bytecode; False if no such thread runs."""
+    if _SET_ASYNC_EXC is None:
+        moved("Python", "the C API's PyThreadState_SetAsyncExc through ctypes.pythonapi", _FRAMES_CHECKED)
+    changed = _SET_ASYNC_EXC(ctypes.c_ulong(thread_id), ctypes.py_object(error))
+    if changed > 1:  # pragma: no cover - the C API's documented undo, for an id that matched twice
+        _SET_ASYNC_EXC(ctypes.c_ulong(thread_id), None)
+        return False
+    return changed == 1
 
 
 # --- asyncio -----------------------------------------------------------------------------------
@@ -169,6 +207,111 @@ def close_with_testclient(transport: object, close: Callable[[], None]) -> Calla
     return lambda: requests.discard(close)
 
 
+# --- the virtual clock: asyncio's selector, trio's runner clock, both loops' deadlines -------------
+# asyncio (CPython 3.11.7, 3.12.1, 3.13.0): the clock times the loop's waits through
+# ``loop._selector`` and tells real I/O from the loop's own self-pipe (``loop._ssock``).
+def swap_selector(loop: asyncio.AbstractEventLoop,
+                  wrap: Callable[[selectors.BaseSelector], selectors.BaseSelector]) -> None:
+    """Replace a selector event loop's ``_selector`` with ``wrap(selector)``."""
+    selector: selectors.BaseSelector | None = getattr(loop, "_selector", None)
+    if selector is None:
+        moved("Python", "asyncio's BaseSelectorEventLoop._selector", "CPython 3.11.7, 3.12.1 and 3.13.0",
+              "turn the virtual clock off")
+    loop._selector = wrap(selector)  # type: ignore[attr-defined]
+
+
+def selector_and_self_pipe(loop: asyncio.AbstractEventLoop) -> tuple[selectors.BaseSelector | None, Any]:
+    """A selector loop's selector and its own self-pipe socket; None for either once closed or
+    on another kind of loop."""
+    return getattr(loop, "_selector", None), getattr(loop, "_ssock", None)
+
+
+def trio_runner(current: trio.abc.Clock) -> Runner:
+    """The trio run in progress, whose ``clock`` the virtual clock swaps (trio's private
+    ``GLOBAL_RUN_CONTEXT.runner``, checked against trio 0.25 to 0.35)."""
+    try:
+        from trio._core._run import GLOBAL_RUN_CONTEXT
+
+        runner = GLOBAL_RUN_CONTEXT.runner
+        if runner.clock is not current or not isinstance(runner.clock_autojump_threshold, float):
+            raise AttributeError("Runner.clock")
+    except (ImportError, AttributeError) as exc:
+        import trio
+
+        raise RuntimeError(
+            f"pytest-disconnect's virtual clock cannot be installed on this trio {trio.__version__} run: "
+            f"it swaps trio._core._run.GLOBAL_RUN_CONTEXT.runner.clock, which is not there ({exc}). "
+            "Pass clock=TrioClock() to trio.run, or turn the virtual clock off."
+        ) from exc
+    return runner
+
+
+# Moving a running event loop's pending deadlines to a new epoch (private reach-ins, one place).
+#
+# The virtual clock counts from 0 rather than from the loop's clock (``time.monotonic()``, the
+# machine's uptime, or trio's random offset): float sums like ``loop.time() + 0.05`` round
+# differently at different magnitudes, and an app's tick that ties with the client's
+# departure would fall either side of it depending on how long the machine has been up.
+# A loop that already has deadlines when the clock is installed keeps them: each is moved
+# by the same amount, so it falls due after the same wait as before.
+#
+# What is moved, each checked against the release named:
+#
+# * asyncio (CPython 3.11.7, 3.12.1, 3.13.0): every ``TimerHandle._when`` in
+#   ``loop._scheduled`` (shifting every entry by one amount keeps the heap ordered);
+#   for handles whose callback is a method of an anyio cancel scope (anyio 4.16's
+#   ``CancelScope._timeout``) or an ``asyncio.Timeout`` (``Timeout._on_timeout``), the
+#   deadline that object keeps too, since both compare it with the clock when they fire.
+# * trio (0.35): the entries of ``Runner.deadlines`` and the ``_deadline`` and
+#   ``_registered_deadline`` of each cancel scope there (entries trio left stale are dropped,
+#   as trio's own pruning does).
+#
+# Anything else that holds a loop time read before the install (a time the test or a
+# lifespan stored) stays in the old epoch: the docs say so.
+
+
+def rebase_asyncio(loop: asyncio.AbstractEventLoop, shift: float) -> None:
+    """Subtract ``shift`` from every pending timer of ``loop`` and the deadlines kept with them."""
+    scheduled: list[asyncio.TimerHandle] | None = getattr(loop, "_scheduled", None)
+    if scheduled is None:
+        raise RuntimeError(
+            f"pytest-disconnect's virtual clock cannot move the timers of this event loop "
+            f"({type(loop).__qualname__}): it has no _scheduled heap. Turn the virtual clock off.")
+    owners: set[int] = set()
+    for handle in scheduled:
+        handle._when -= shift  # type: ignore[attr-defined]
+        owner = getattr(getattr(handle, "_callback", None), "__self__", None)
+        if owner is not None and id(owner) not in owners:
+            owners.add(id(owner))
+            _rebase_owner(owner, shift)
+
+
+def _rebase_owner(owner: Any, shift: float) -> None:
+    module = type(owner).__module__
+    if module == "anyio._backends._asyncio" and type(owner).__name__ == "CancelScope":
+        owner._deadline -= shift
+    elif type(owner).__module__ == "asyncio.timeouts" and type(owner).__name__ == "Timeout":
+        when = owner._when
+        if when is not None:
+            owner._when = when - shift
+
+
+def rebase_trio(runner: Runner, shift: float) -> None:
+    """Subtract ``shift`` from every live deadline of a trio run."""
+    deadlines = runner.deadlines
+    moved = []
+    seen: set[int] = set()
+    for deadline, tiebreak, scope in deadlines._heap:
+        if deadline != scope._registered_deadline or id(scope) in seen:
+            continue  # stale or a duplicate: trio's own pruning drops these too
+        seen.add(id(scope))
+        scope._deadline -= shift
+        scope._registered_deadline -= shift
+        moved.append((deadline - shift, tiebreak, scope))
+    heapq.heapify(moved)
+    deadlines._heap = moved
+
+
 # --- pytest ------------------------------------------------------------------------------------
 def fixture_functions(metafunc: Any, name: str) -> Iterable[Callable[..., object]]:
     """The functions of the fixtures named ``name`` visible to ``metafunc``'s test, nearest last.
@@ -227,8 +370,6 @@ def eager_factory(constructor: TaskConstructor) -> Callable[..., asyncio.Task[An
 
 
 # Still in modules of their own, each with the versions it was checked on and its guard (to move
-# here): _watch/loop_interrupt.py (a SIGURG handler and PyThreadState_SetAsyncExc, to end app code
-# that blocks its event loop for good), _watch/close_tasks.py (closing a suspended asyncio task's
-# coroutine from outside it), _clock/virtual.py and _clock/epoch.py (asyncio's loop._selector,
-# loop._ssock and timer heap, anyio's and asyncio's deadlines, trio's runner clock and deadline
-# heap) and _fronts/live.py (uvicorn's Server internals).
+# here): _watch/close_tasks.py (closing a suspended asyncio task's coroutine from outside it, public
+# calls on a task in a state asyncio does not expect) and _fronts/live.py (uvicorn's Server
+# internals: Config.load(), lifespan_class, servers, server_state.connections).

@@ -121,3 +121,27 @@ def test_cancellation_and_departure_are_recognised() -> None:
     assert _compat.stops_for_a_departed_client(ClientDisconnect())
     assert _compat.stops_for_a_departed_client(OSError())
     assert not _compat.stops_for_a_departed_client(ValueError())
+
+
+def test_the_virtual_clock_names_what_moved(monkeypatch: pytest.MonkeyPatch) -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        selector, own = _compat.selector_and_self_pipe(loop)
+        assert selector is not None and own is not None
+        monkeypatch.delattr(loop, "_selector")
+        assert _compat.selector_and_self_pipe(loop)[0] is None
+        with pytest.raises(InternalMoved, match=r"relies on asyncio's BaseSelectorEventLoop\._selector, which C?\w+ "
+                                                r"3\.\d+\.\d+ does not have .*: turn the virtual clock off"):
+            _compat.swap_selector(loop, lambda inner: inner)
+    finally:
+        loop._selector = selector  # type: ignore[attr-defined]
+        loop.close()
+
+
+def test_raising_in_a_thread_names_the_c_api_where_it_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _compat.can_raise_in_thread()
+    assert not _compat.raise_in_thread(-1, KeyboardInterrupt)  # no such thread: nothing raised
+    monkeypatch.setattr(_compat, "_SET_ASYNC_EXC", None)  # as on PyPy, with no ctypes.pythonapi
+    assert not _compat.can_raise_in_thread()
+    with pytest.raises(InternalMoved, match="PyThreadState_SetAsyncExc"):
+        _compat.raise_in_thread(threading.get_ident(), KeyboardInterrupt)

@@ -36,7 +36,6 @@ LAZY: dict[tuple[str, str], str] = {
     ("_sweep.requests", "_sweep.jsonschema"): "loads only for a sweep over an OpenAPI schema",
     ("_sweep.options", "_sweep.items"): "loads only for a test marked with @sweep",
     ("_clock.scenario_clock", "_clock.virtual"): "loads only with clock=virtual",
-    ("_clock.virtual", "_clock.epoch"): "loads only with clock=virtual",
     ("_fronts.current", "_report.text"): "report formatting loads when a section is written",
     ("_fronts.sync_runner", "_watch.watchdog"): "the watchdog thread's module loads with the first sync run()",
     ("_report.records", "_report.text"): "report formatting loads when a record is written",
@@ -58,20 +57,7 @@ KNOWN: dict[str, set[str]] = {
         "_watch.workset -> _watch.processes",
     },
     "long": set(),
-    "private": {
-        "_clock.epoch: deadlines._heap",
-        "_clock.epoch: getattr(handle, '_callback', None)",
-        "_clock.epoch: getattr(loop, '_scheduled', None)",
-        "_clock.epoch: handle._when",
-        "_clock.epoch: owner._deadline",
-        "_clock.epoch: owner._when",
-        "_clock.epoch: scope._deadline",
-        "_clock.epoch: scope._registered_deadline",
-        "_clock.virtual: from trio._core._run import ...",
-        "_clock.virtual: getattr(loop, '_selector', None)",
-        "_clock.virtual: getattr(loop, '_ssock', None)",
-        "_clock.virtual: loop._selector",
-    },
+    "private": set(),
 }
 
 

@@ -51,10 +51,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, overload
 
+from .._compat import rebase_asyncio, rebase_trio, selector_and_self_pipe, swap_selector, trio_runner
+
 if TYPE_CHECKING:
-    import trio
     from _typeshed import FileDescriptorLike
-    from trio._core._run import Runner
     from trio.abc import Clock as _TrioClockBase
 else:  # trio is optional and slow to import: TrioClock registers itself as a trio Clock on first use
     _TrioClockBase = object
@@ -280,13 +280,10 @@ def install_asyncio(loop: asyncio.AbstractEventLoop) -> VirtualClock:
             "through loop._selector. Use the default loop policy (not uvloop or the Windows "
             "proactor loop), or turn the virtual clock off."
         )
-    from .epoch import rebase_asyncio
-
     real = loop.time
     clock = VirtualClock(real=real, start=0.0)
     rebase_asyncio(loop, real())  # timers already scheduled fall due after the same waits
-    selector: selectors.BaseSelector = loop._selector  # type: ignore[attr-defined]
-    loop._selector = _ClockedSelector(selector, clock)  # type: ignore[attr-defined]
+    swap_selector(loop, lambda selector: _ClockedSelector(selector, clock))
     loop.time = clock.now  # type: ignore[method-assign]  # call_at, _run_once, anyio all read it
     _ASYNCIO_CLOCKS[loop] = clock
     return clock
@@ -294,8 +291,7 @@ def install_asyncio(loop: asyncio.AbstractEventLoop) -> VirtualClock:
 
 def asyncio_io_pending(loop: asyncio.AbstractEventLoop) -> bool:
     """Whether ``loop`` waits on any file descriptor besides its own self-pipe: real I/O."""
-    selector: selectors.BaseSelector | None = getattr(loop, "_selector", None)
-    own = getattr(loop, "_ssock", None)
+    selector, own = selector_and_self_pipe(loop)
     if selector is None or own is None:  # closed, or not a selector loop
         return False
     keys = selector.get_map()  # None once the selector is closed
@@ -350,9 +346,7 @@ def install_trio() -> VirtualClock:
     current = trio.lowlevel.current_clock()  # RuntimeError outside a run
     if isinstance(current, TrioClock):
         return current.virtual
-    runner = _trio_runner(current)
-    from .epoch import rebase_trio
-
+    runner = trio_runner(current)
     started = time.perf_counter()
     base = current.current_time()
 
@@ -365,21 +359,3 @@ def install_trio() -> VirtualClock:
     # A MockClock's autojump threshold, left set, makes trio assert its clock is a MockClock.
     runner.clock_autojump_threshold = math.inf
     return clock.virtual
-
-
-def _trio_runner(current: trio.abc.Clock) -> Runner:
-    try:
-        from trio._core._run import GLOBAL_RUN_CONTEXT
-
-        runner = GLOBAL_RUN_CONTEXT.runner
-        if runner.clock is not current or not isinstance(runner.clock_autojump_threshold, float):
-            raise AttributeError("Runner.clock")
-    except (ImportError, AttributeError) as exc:
-        import trio
-
-        raise RuntimeError(
-            f"pytest-disconnect's virtual clock cannot be installed on this trio {trio.__version__} run: "
-            f"it swaps trio._core._run.GLOBAL_RUN_CONTEXT.runner.clock, which is not there ({exc}). "
-            "Pass clock=TrioClock() to trio.run, or turn the virtual clock off."
-        ) from exc
-    return runner

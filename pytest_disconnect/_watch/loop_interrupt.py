@@ -23,17 +23,18 @@ extension's long computation, ``sum(range(10**12))``), and on other threads any 
 
 Checked on CPython 3.11.7, 3.12.1 and 3.13.0, with asyncio and trio 0.35 (``trio.run`` and
 guest mode under anyio 4.16's pytest plugin), on Linux. ``signal.pthread_kill`` is POSIX
-only; ``ctypes.pythonapi`` is CPython only. Where either is missing, ``how()`` says so and
+only; ``ctypes.pythonapi`` is CPython only (_compat.raise_in_thread). Where either is missing, ``how()`` says so and
 the failure message names what to use instead.
 """
 
 from __future__ import annotations
 
-import ctypes
 import signal
 import threading
 from collections.abc import Callable
 from types import FrameType
+
+from .._compat import can_raise_in_thread, raise_in_thread
 
 #: The signal used to interrupt the main thread; None where the platform has none (Windows).
 SIGNAL: signal.Signals | None = getattr(signal, "SIGURG", None) if hasattr(signal, "pthread_kill") else None
@@ -106,7 +107,7 @@ def how(thread_id: int) -> str | None:
     if (thread_id == threading.main_thread().ident and SIGNAL is not None
             and signal.getsignal(SIGNAL) is _handler):
         return "signal"
-    return "async-exc" if _SET_ASYNC_EXC is not None else None
+    return "async-exc" if can_raise_in_thread() else None
 
 
 def interrupt(thread_id: int, target: FrameType, still_blocked: Callable[[], bool]) -> str | None:
@@ -122,25 +123,6 @@ def interrupt(thread_id: int, target: FrameType, still_blocked: Callable[[], boo
         assert SIGNAL is not None
         _STATE.request = (target, still_blocked)
         signal.pthread_kill(thread_id, SIGNAL)
-    elif method == "async-exc":
-        assert _SET_ASYNC_EXC is not None
-        changed = _SET_ASYNC_EXC(ctypes.c_ulong(thread_id), ctypes.py_object(LoopInterrupted))
-        if changed > 1:  # pragma: no cover - the C API's documented undo, for an id that matched twice
-            _SET_ASYNC_EXC(ctypes.c_ulong(thread_id), None)
-            return None
-        if changed == 0:  # the thread has ended
-            return None
-    return method
-
-
-def _set_async_exc() -> Callable[..., int] | None:
-    """``PyThreadState_SetAsyncExc(unsigned long id, PyObject *exc)`` (an unsigned long id since 3.7)."""
-    pythonapi = getattr(ctypes, "pythonapi", None)
-    function = getattr(pythonapi, "PyThreadState_SetAsyncExc", None)
-    if function is None:  # not CPython: the failure message says the loop could not be interrupted
+    elif method == "async-exc" and not raise_in_thread(thread_id, LoopInterrupted):  # the thread has ended
         return None
-    function.restype = ctypes.c_int  # no argtypes: None must pass as NULL, the undo
-    return function  # type: ignore[no-any-return]
-
-
-_SET_ASYNC_EXC = _set_async_exc()
+    return method
