@@ -12,9 +12,10 @@ import heapq
 import importlib.metadata
 import platform
 import selectors
+import socket
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -312,6 +313,43 @@ def rebase_trio(runner: Runner, shift: float) -> None:
     deadlines._heap = moved
 
 
+# --- uvicorn (live mode) -----------------------------------------------------------------------
+#: uvicorn's Server pieces live mode drives by hand, checked against uvicorn 0.54.
+_UVICORN_CHECKED = "uvicorn 0.54"
+
+
+async def start_uvicorn(uvicorn: Any, app: Callable[..., Awaitable[None]],
+                        sock: socket.socket) -> Callable[[], Awaitable[None]]:
+    """uvicorn serving ``app`` on ``sock``; returns what stops it, closing its connections at once.
+
+    Not ``Server.serve()``, which would take over the signal handlers: ``Config.load()``,
+    ``Server.lifespan`` from ``Config.lifespan_class``, ``Server.startup(sockets=...)``, and to stop,
+    ``Server.servers`` and ``Server.server_state.connections``.
+    """
+    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,
+                            proxy_headers=False, ws="none", http="h11", interface="asgi3")
+    config.load()
+    server = uvicorn.Server(config)
+    for owner, kind, name in ((config, "Config", "lifespan_class"), (server, "Server", "startup"),
+                              (server, "Server", "server_state")):
+        if not hasattr(owner, name):
+            moved("uvicorn", f"uvicorn's {kind}.{name}", _UVICORN_CHECKED, "use live=off")
+    server.lifespan = config.lifespan_class(config)
+    await server.startup(sockets=[sock])
+    if not hasattr(server, "servers") or not hasattr(server.server_state, "connections"):
+        moved("uvicorn", "uvicorn's Server.servers and ServerState.connections", _UVICORN_CHECKED, "use live=off")
+
+    async def stop() -> None:
+        for listener in server.servers:
+            listener.close()
+        for connection in list(server.server_state.connections):
+            connection.shutdown()
+        for listener in server.servers:
+            await listener.wait_closed()
+
+    return stop
+
+
 # --- pytest ------------------------------------------------------------------------------------
 def fixture_functions(metafunc: Any, name: str) -> Iterable[Callable[..., object]]:
     """The functions of the fixtures named ``name`` visible to ``metafunc``'s test, nearest last.
@@ -369,7 +407,6 @@ def eager_factory(constructor: TaskConstructor) -> Callable[..., asyncio.Task[An
     return create(constructor)
 
 
-# Still in modules of their own, each with the versions it was checked on and its guard (to move
-# here): _watch/close_tasks.py (closing a suspended asyncio task's coroutine from outside it, public
-# calls on a task in a state asyncio does not expect) and _fronts/live.py (uvicorn's Server
-# internals: Config.load(), lifespan_class, servers, server_state.connections).
+# Still in a module of its own, with the versions it was checked on: _watch/close_tasks.py (closing a
+# suspended asyncio task's coroutine from outside it: public calls on a task in a state asyncio
+# does not expect).

@@ -145,3 +145,16 @@ def test_raising_in_a_thread_names_the_c_api_where_it_is_missing(monkeypatch: py
     assert not _compat.can_raise_in_thread()
     with pytest.raises(InternalMoved, match="PyThreadState_SetAsyncExc"):
         _compat.raise_in_thread(threading.get_ident(), KeyboardInterrupt)
+
+
+def test_live_mode_names_uvicorn_when_its_server_moved() -> None:
+    uvicorn = pytest.importorskip("uvicorn")
+
+    def config(app: object, **options: object) -> types.SimpleNamespace:  # as a release whose load() sets less
+        return types.SimpleNamespace(load=lambda: None)
+
+    fake = types.SimpleNamespace(Config=config, Server=uvicorn.Server)
+    with pytest.raises(InternalMoved, match=rf"^pytest-disconnect relies on uvicorn's Config\.lifespan_class, which "
+                                            rf"uvicorn {uvicorn.__version__} does not have \(checked against uvicorn "
+                                            r"0\.54\): use live=off; "):
+        asyncio.run(_compat.start_uvicorn(fake, print, None))  # type: ignore[arg-type]

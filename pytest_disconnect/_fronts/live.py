@@ -26,6 +26,7 @@ import anyio
 
 from .._asgi.channel import Channel, ChannelOptions
 from .._asgi.request import Request
+from .._compat import start_uvicorn
 from .._errors import LiveSetupError
 from .._scenario.app_call import AppCall
 from .._scenario.serving import Serving, Spawn
@@ -188,23 +189,7 @@ class LiveServer:
             raise
 
     async def _start_uvicorn(self) -> None:
-        uvicorn = _import("uvicorn")
-        config = uvicorn.Config(self._dispatch, lifespan="off", log_level="warning", access_log=False,
-                                proxy_headers=False, ws="none", http="h11", interface="asgi3")
-        config.load()
-        server = uvicorn.Server(config)
-        server.lifespan = config.lifespan_class(config)
-        await server.startup(sockets=[self._sock])  # not serve(): it would take over the signal handlers
-
-        async def stop() -> None:
-            for listener in server.servers:
-                listener.close()
-            for connection in list(server.server_state.connections):
-                connection.shutdown()
-            for listener in server.servers:
-                await listener.wait_closed()
-
-        self._stop = stop
+        self._stop = await start_uvicorn(_import("uvicorn"), self._dispatch, self._sock)
 
     async def _start_hypercorn(self) -> None:
         _import("hypercorn")
