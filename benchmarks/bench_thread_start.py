@@ -25,11 +25,8 @@ def start_and_join() -> float:
 
 def main() -> None:
     plain = min(start_and_join() for _ in range(5))
-    _plain_threads.install()
-    try:
+    with _plain_threads.START.lease():
         wrapped = min(start_and_join() for _ in range(5))
-    finally:
-        _plain_threads.uninstall()
     print(f"thread start+join: {plain * 1e6:.1f} us plain, {wrapped * 1e6:.1f} us wrapped "
           f"(outside scenarios), ratio {wrapped / plain:.3f}")
 

@@ -28,7 +28,7 @@ PASSING: frozenset[Verdict] = frozenset({"finished", "stopped"})
 Entry = Literal["fixture", "transport", "audit"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     """One line of the timeline; ``count`` > 1 when identical events ran in a row."""
 
@@ -39,45 +39,107 @@ class Event:
     last_at: float | None = None
 
 
-@dataclass(frozen=True)
-class Timeline:
-    """The scenario's events in order, times in seconds from the request start."""
+#: One recorded event, as data: (at, actor, text or template, the template's arguments, count, last_at).
+_Raw = tuple[float, Actor, str, tuple[object, ...], int, "float | None"]
 
-    events: tuple[Event, ...]
+
+def _event(raw: _Raw) -> Event:
+    at, actor, text, args, count, last_at = raw
+    return Event(at, actor, text.format(*args) if args else text, count, last_at)
+
+
+class Timeline:
+    """The scenario's events in order, times in seconds from the request start.
+
+    Recorded as data and turned into ``Event`` lines (their text formatted) only when read:
+    most scenarios pass and nobody reads their timeline.
+    """
+
+    __slots__ = ("_events", "_raw")
+
+    def __init__(self, events: tuple[Event, ...] = ()) -> None:
+        self._events: tuple[Event, ...] | None = tuple(events)
+        self._raw: tuple[_Raw, ...] = ()
+
+    @classmethod
+    def recorded(cls, raw: list[_Raw]) -> Timeline:
+        """A timeline from a recorder's data, in time order (stable: a disconnect the busy loop
+        delivered late is dated when the client left)."""
+        timeline = cls.__new__(cls)
+        timeline._events = None
+        timeline._raw = tuple(sorted(raw, key=_at))
+        return timeline
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        if self._events is None:
+            self._events = tuple(map(_event, self._raw))
+            self._raw = ()
+        return self._events
 
     def __iter__(self) -> Iterator[Event]:
         return iter(self.events)
 
     def __len__(self) -> int:
-        return len(self.events)
+        return len(self._raw) if self._events is None else len(self._events)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Timeline) and self.events == other.events
+
+    def __hash__(self) -> int:
+        return hash(self.events)
+
+    def __repr__(self) -> str:
+        return f"Timeline(events={self.events!r})"
 
     def texts(self) -> list[str]:
         return [event.text for event in self.events]
 
 
+def _at(raw: _Raw) -> float:
+    return raw[0]
+
+
 class TimelineRecorder:
-    """Collects events, folding runs of identical ones so a busy poller costs O(1)."""
+    """Collects events as data, folding runs of identical ones so a busy poller costs O(1).
+
+    ``add(at, actor, text)`` records a line as it reads; ``add(at, actor, template, *args)``
+    records ``template.format(*args)`` without formatting it until the timeline is read.
+    """
 
     __slots__ = ("_events",)
 
     def __init__(self) -> None:
-        self._events: list[Event] = []
+        self._events: list[_Raw] = []
 
-    def add(self, at: float, actor: Actor, text: str) -> None:
+    def add(self, at: float, actor: Actor, text: str, *args: object) -> None:
         events = self._events
         if events:
             last = events[-1]
-            if last.actor == actor and last.text == text:
-                events[-1] = Event(last.at, actor, text, last.count + 1, at)
+            if last[1] == actor and ((last[2] == text and last[3] == args) or _same_text(last, text, args)):
+                events[-1] = (last[0], actor, last[2], last[3], last[4] + 1, at)
                 return
-        events.append(Event(at, actor, text))
+        events.append((at, actor, text, args, 1, None))
 
     def freeze(self) -> Timeline:
-        # Stable sort: a disconnect the busy loop delivered late is dated when the client left.
-        return Timeline(tuple(sorted(self._events, key=lambda event: event.at)))
+        return Timeline.recorded(self._events)
 
 
-@dataclass(frozen=True)
+def _same_text(last: _Raw, text: str, args: tuple[object, ...]) -> bool:
+    """Whether two lines that were recorded differently read the same, formatting only when that
+    can happen: one template with arguments that differ but may print alike (0.101 and 0.104 at
+    two decimals). Different templates or plain texts never make the same line in practice."""
+    if last[2] != text or len(last[3]) != len(args):
+        return False
+    if all(type(arg) in _EXACT for arg in (*last[3], *args)):
+        return False  # str and int print differently when they differ
+    return text.format(*last[3]) == text.format(*args)
+
+
+_EXACT = (str, int, bool)
+
+
+@dataclass(frozen=True, slots=True)
 class Block:
     """The event loop did not answer from ``start`` to ``end`` (seconds from the request start)."""
 
@@ -90,7 +152,7 @@ class Block:
     interrupted: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WorkRecord:
     """One piece of watched work: the app call or a task it spawned."""
 
@@ -114,7 +176,7 @@ class WorkRecord:
     infrastructure: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class DisconnectResult:
     """Everything one ``run()``/``arun()`` saw. Times are seconds from the request start."""
 

@@ -30,19 +30,15 @@ LAZY: dict[tuple[str, str], str] = {
     ("plugin", "_report.sections"): "loads when a test fails",
     ("plugin", "_report.verdicts"): "loads when a test raises",
     ("plugin", "_errors"): "loads when a test raises",
+    ("_backends", "_backends.trio_run"): "trio is optional and slow to import: its backend loads only on trio",
     ("_report.ci_plugin", "_report.github"): "loads only with the GitHub report option",
     ("_report.ci_plugin", "_report.json_report"): "loads only with the JSON report option",
     ("_report.ci_plugin", "_errors"): "loads when a test fails",
     ("_sweep.requests", "_sweep.jsonschema"): "loads only for a sweep over an OpenAPI schema",
     ("_sweep.options", "_sweep.items"): "loads only for a test marked with @sweep",
-    ("_clock.scenario_clock", "_clock.virtual"): "loads only with clock=virtual",
     ("_fronts.current", "_report.text"): "report formatting loads when a section is written",
     ("_fronts.sync_runner", "_watch.watchdog"): "the watchdog thread's module loads with the first sync run()",
     ("_report.records", "_report.text"): "report formatting loads when a record is written",
-    ("_scenario.driver", "_watch.trio_tasks"): "trio's task hooks load only on trio",
-    ("_scenario.driver", "_watch.asyncio_tasks"): "asyncio's task factory loads only on asyncio",
-    ("_scenario.watching", "_watch.trio_tasks"): "trio's task hooks load only on trio",
-    ("_scenario.watching", "_watch.asyncio_tasks"): "asyncio's task factory loads only on asyncio",
     ("_sweep.items", "_fronts.current"): "sweep() is imported at collection; the driver loads with a sweep test",
     ("_sweep.items", "_report.text"): "sweep() is imported at collection; reports load with the first sweep test",
     ("_sweep.items", "_sweep.run"): "sweep() is imported at collection; the driver loads with the first sweep test",
@@ -50,12 +46,8 @@ LAZY: dict[tuple[str, str], str] = {
 
 #: Offenders when this test landed, by check: each fix removes its line.
 KNOWN: dict[str, set[str]] = {
-    "cycles": {
-        "_watch.processes -> _watch.workset -> _watch.processes",
-    },
-    "lazy": {
-        "_watch.workset -> _watch.processes",
-    },
+    "cycles": set(),
+    "lazy": set(),
     "long": set(),
     "private": set(),
 }

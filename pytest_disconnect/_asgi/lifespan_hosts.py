@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import anyio
 
+from .._backends import current as current_backend
 from .._errors import LifespanError
 from .._fronts.sync_runner import SHUTDOWN_GRACE, Backend, loop_blocked, run_asyncio
 from .._types import ASGIApp
@@ -242,13 +243,7 @@ def _wanted(app: ASGIApp, mode: str) -> bool:
 
 def _current_loop() -> object:
     """The running loop (asyncio) or run (trio), as an identity."""
-    import sniffio
-
-    if sniffio.current_async_library() == "trio":
-        import trio
-
-        return trio.lowlevel.current_trio_token()
-    return asyncio.get_running_loop()
+    return current_backend().identity
 
 
 def _stop_on_its_loop(lifespan: Lifespan, loop: object) -> None:

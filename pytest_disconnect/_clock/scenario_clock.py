@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .._backends import Backend
 from .._result import TimelineRecorder
 from .._watch.workset import WorkSet
 from . import time_reads as _time_reads
@@ -18,28 +19,11 @@ from .virtual import ALIGN
 class ScenarioClock:
     """Install (virtual), then ``start()`` before reading the start time; ``stop()`` is idempotent."""
 
-    def __init__(self, backend: str, kind: str) -> None:
+    def __init__(self, backend: Backend, kind: str) -> None:
         self.kind = kind
-        self._virtual = None
-        self._io_pending: Callable[[], bool] = lambda: False
-        if backend == "trio":
-            import trio
-
-            if kind == "virtual":
-                from .virtual import install_trio
-
-                self._virtual = install_trio()
-            self.read: Callable[[], float] = trio.current_time
-        else:
-            import asyncio
-
-            loop = asyncio.get_running_loop()
-            if kind == "virtual":
-                from .virtual import asyncio_io_pending, install_asyncio
-
-                self._virtual = install_asyncio(loop)
-                self._io_pending = lambda: asyncio_io_pending(loop)
-            self.read = loop.time  # read after the install, which shadows it
+        self._virtual = backend.virtual_clock() if kind == "virtual" else None
+        self._io_pending: Callable[[], bool] = backend.io_pending if kind == "virtual" else _never
+        self.read: Callable[[], float] = backend.clock()  # after the install, which shadows asyncio's
         self._workset: WorkSet | None = None
         self._deactivate: Callable[[], None] | None = None
         #: (start, end) in the clock's own seconds: the loop never slept, time ran at the real rate.
@@ -66,7 +50,7 @@ class ScenarioClock:
         def noticed(function: str, where: str) -> None:
             if where not in self.time_reads:
                 self.time_reads[where] = function
-                timeline.add(workset.now(), "app", f"app read the real clock: {function} at {where}")
+                timeline.add(workset.now(), "app", "app read the real clock: {} at {}", function, where)
 
         workset.notice_time_read = noticed
 
@@ -81,3 +65,7 @@ class ScenarioClock:
     def _real_pending(self) -> bool:
         workset = self._workset
         return self._io_pending() or (workset is not None and workset.real_work_running())
+
+
+def _never() -> bool:
+    return False

@@ -14,12 +14,12 @@ from collections.abc import Callable
 
 from .._compat import caller_frame
 from .._watch.frames import describe_frame, is_app_code
+from .._watch.patches import Patch
 from .._watch.workset import current_workset
 
 _NAMES = ("monotonic", "time", "perf_counter", "monotonic_ns", "time_ns", "perf_counter_ns")
 #: Only reads through the module are seen: `from time import monotonic` took its copy earlier.
 _originals: dict[str, Callable[[], float]] = {name: getattr(time, name) for name in _NAMES}
-_users = 0
 
 
 def _reader(name: str, original: Callable[[], float]) -> Callable[[], float]:
@@ -35,22 +35,16 @@ def _reader(name: str, original: Callable[[], float]) -> Callable[[], float]:
     return read
 
 
-_READERS = {name: _reader(name, original) for name, original in _originals.items()}
+#: Leased by each virtual scenario: installed while any runs (every read pays a ContextVar look-up).
+_PATCHES = tuple(Patch(time, name, _reader(name, original)) for name, original in _originals.items())
 
 
 def start() -> None:
-    """While any virtual scenario runs, time.monotonic() and friends are watched (refcounted)."""
-    global _users
-    _users += 1
-    if _users == 1:
-        for name, reader in _READERS.items():
-            setattr(time, name, reader)
+    """While any virtual scenario runs, time.monotonic() and friends are watched."""
+    for patch in _PATCHES:
+        patch.acquire()
 
 
 def stop() -> None:
-    global _users
-    _users = max(0, _users - 1)
-    if _users == 0:
-        for name, original in _originals.items():
-            if getattr(time, name) is _READERS[name]:
-                setattr(time, name, original)
+    for patch in _PATCHES:
+        patch.release()

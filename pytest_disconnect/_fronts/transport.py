@@ -9,7 +9,6 @@ driven in a background task; the caller only talks to it through the channel.
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import replace
@@ -18,12 +17,12 @@ from typing import Any, Unpack
 
 import anyio
 import httpx
-import sniffio
 from anyio.from_thread import BlockingPortal
 
 from .._asgi.channel import Channel
 from .._asgi.request import Request
 from .._asgi.trigger import CLIENT_DECIDES, Trigger
+from .._backends import current as current_backend
 from .._errors import ClientLeft, NotAnASGIApp
 from .._report.kept_results import Results
 from .._report.text import headline
@@ -226,7 +225,7 @@ class _Exchange:
         self._leave_reason: str | None = None
         #: Every task waiting on this exchange (a reader, and a client closing it from elsewhere).
         self._waiters: set[WaitableEvent] = set()
-        self._loop = _Loop.current()
+        self._loop = current_backend()
         self._started = 0.0  # the loop's time when the scenario started
         if context is not None:  # until concluded: a test that ends first is told its verdict was lost
             context.pending[self] = request.target
@@ -236,7 +235,7 @@ class _Exchange:
         """The response's status and headers once they reached the client; raises if none did."""
         __tracebackhide__ = True
         self.transport._open.add(self)
-        self._task = self._loop.spawn(self._run, f"pytest-disconnect client: {self.request.target}")
+        self._task = self._loop.spawn_detached(self._run, f"pytest-disconnect client: {self.request.target}")
         # The read timeout counts from the scenario's start (exact numbers on the virtual clock).
         await self._until(lambda: self.finished or self.channel is not None, timeout=False)
         await self._until(self._has(lambda channel: channel.delivered_start or channel.left), since=self._started)
@@ -465,63 +464,3 @@ def _read_timeout(request: httpx.Request) -> float | None:
     timeout: Any = request.extensions.get("timeout", {})
     read = timeout.get("read") if isinstance(timeout, dict) else None
     return float(read) if isinstance(read, (int, float)) else None
-
-
-class _Loop:
-    """The little the exchange needs from the backend, without anyio's per-call lookups
-    (a cancel scope per wait cost a third of a request)."""
-
-    def __init__(self, backend: str) -> None:
-        self.backend = backend
-        if backend == "trio":
-            import trio
-
-            self.new_event: Callable[[], WaitableEvent] = trio.Event
-            self.now: Callable[[], float] = trio.current_time
-        else:
-            import asyncio
-
-            self._asyncio_loop = asyncio.get_running_loop()
-            self.new_event = asyncio.Event
-            loop = self._asyncio_loop
-            self.now = lambda: loop.time()  # looked up each time: the virtual clock shadows it
-
-    @classmethod
-    def current(cls) -> _Loop:
-        return cls(sniffio.current_async_library())
-
-    async def wait(self, event: WaitableEvent, deadline: float | None) -> bool:
-        """Wait for ``event`` until ``deadline`` (the loop's clock); False if the deadline came first."""
-        if deadline is None:
-            await event.wait()
-            return True
-        if self.backend == "trio":
-            import trio
-
-            with trio.move_on_at(deadline):
-                await event.wait()
-            return event.is_set()
-        expired = False
-
-        def expire() -> None:
-            nonlocal expired
-            expired = True
-            event.set()
-
-        timer = self._asyncio_loop.call_at(deadline, expire)
-        try:
-            await event.wait()
-        finally:
-            timer.cancel()
-        return not expired
-
-    def spawn(self, run: Callable[[], Any], name: str) -> object:
-        """Start ``run`` outside the caller's cancel scopes: cancelling the caller must not reach the app."""
-        context = contextvars.copy_context()
-        if self.backend == "trio":
-            import trio
-
-            trio.lowlevel.spawn_system_task(trio.lowlevel.disable_ki_protection(run), name=name,
-                                            context=context)
-            return None
-        return self._asyncio_loop.create_task(run(), name=name, context=context)

@@ -10,18 +10,17 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import sniffio
-
 from .._asgi.channel import Channel
 from .._asgi.request import Request
 from .._asgi.trigger import Trigger
+from .._backends import current as current_backend
 from .._clock.scenario_clock import ScenarioClock
 from .._errors import NotAnASGIApp
 from .._result import DisconnectResult, Entry
 from .._settings import Settings
 from .._types import ASGIApp
 from .app_call import app_name
-from .machine import CANCEL_GRACE, INTERRUPT_GRACE, Loop, Plan, Scenario, interrupt_after
+from .machine import CANCEL_GRACE, INTERRUPT_GRACE, Plan, Scenario, interrupt_after
 from .serving import InProcess, Serving
 from .watching import end_of_run, restore_patches
 
@@ -71,25 +70,6 @@ def check_app(app: object) -> None:
         _ACCEPTED.add(key)
 
 
-def _loop(backend: str) -> Loop:
-    if backend == "trio":
-        import trio
-
-        from .._watch import trio_tasks
-
-        return Loop(backend, trio_tasks, trio.lowlevel.current_trio_token().run_sync_soon)
-    import asyncio
-
-    from .._watch import asyncio_tasks
-
-    loop = asyncio.get_running_loop()
-
-    def post(callback: Callable[[], None]) -> None:
-        loop.call_soon_threadsafe(callback)
-
-    return Loop(backend, asyncio_tasks, post)
-
-
 async def drive(app: ASGIApp, request: Request, settings: Settings, *,
                 allow: frozenset[str] = frozenset(), heavy: tuple[str, ...] = (),
                 trigger: Trigger | None = None,
@@ -105,9 +85,9 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
     the lifespan's state, copied into the request's scope; ``serving`` is the server
     that calls the app (in-process by default; live mode passes a real one).
     """
-    backend = sniffio.current_async_library()
+    backend = current_backend()
     serving = serving if serving is not None else InProcess(settings.server)
-    await serving.open(backend)  # set-up, not part of the scenario: before its clock starts
+    await serving.open(backend.name)  # set-up, not part of the scenario: before its clock starts
     try:
         # The loop's own clock (what anyio.current_time() reads), bound once: done
         # callbacks and instrument hooks run where anyio cannot detect the backend.
@@ -116,7 +96,7 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
         try:
             plan = Plan(app, request, settings, settings.after if trigger is None else trigger,
                         allow, heavy, entry, state, on_channel)
-            return await Scenario(plan, _loop(backend), clock, serving).run()
+            return await Scenario(plan, backend, clock, serving).run()
         finally:
             clock.stop()
     finally:

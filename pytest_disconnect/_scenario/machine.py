@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from types import ModuleType
+from functools import partial
 from typing import Any
 
 import anyio
@@ -28,10 +28,12 @@ from .._asgi.request import Request
 from .._asgi.servers import PROFILES
 from .._asgi.trigger import Trigger
 from .._asgi.wrong_route import handler_matched
+from .._backends import Backend
 from .._clock.scenario_clock import ScenarioClock
 from .._result import Block, DisconnectResult, Entry, TimelineRecorder
 from .._settings import Settings
 from .._types import ASGIApp
+from .._watch import processes
 from .._watch.close_tasks import close_stray_tasks
 from .._watch.watchdog import WATCHDOG, Watch
 from .._watch.workset import WorkSet
@@ -74,44 +76,32 @@ class Plan:
     on_channel: Callable[[Channel], None] | None
 
 
-@dataclass(slots=True)
-class Loop:
-    """The running event loop as the scenario uses it."""
-
-    backend: str
-    #: The backend's task hooks: new_event, spawn, cancel_stray_tasks, poke.
-    hooks: ModuleType
-    #: Runs a callback on the loop from any thread.
-    post: Callable[[Callable[[], None]], None]
-
-
 class Scenario:
     """One request's life from the app's start to the verdict; run() once."""
 
-    def __init__(self, plan: Plan, loop: Loop, clock: ScenarioClock, serving: Serving) -> None:
+    def __init__(self, plan: Plan, loop: Backend, clock: ScenarioClock, serving: Serving) -> None:
         self.plan, self.settings, self.loop = plan, plan.settings, loop
         self.clock, self.serving = clock, serving
         self.read = clock.read
         self.start = clock.read()
         self.now = self._now_virtual if clock.kind == "virtual" else self._now_real
         self.timeline = TimelineRecorder()
-        self.waker = waker_for(loop.backend)
-        self.workset = WorkSet(self.now, self.timeline, loop.hooks.new_event, loop.post,
+        self.waker = waker_for(loop.name)
+        self.workset = WorkSet(self.now, self.timeline, loop.new_event, loop.post,
                                plan.allow | frozenset(self.settings.allow), on_all_done=self.work_ended,
                                response_complete_at=self._response_complete_at)
         clock.watch(self.workset, self.start, self.timeline)
         self.trigger = plan.trigger
         self.channel = serving.channel(plan.request, ChannelOptions(
             profile=PROFILES[self.settings.server], trigger=self.trigger, now=self.now,
-            timeline=self.timeline, on_leave=self.channel_changed, new_event=loop.hooks.new_event,
+            timeline=self.timeline, on_leave=self.channel_changed, new_event=loop.new_event,
             stall_after=self.settings.watch_limit))
         self.call = AppCall(plan.app, self.channel, self.timeline, self.workset, on_end=self.app_returned)
         if plan.on_channel is not None:
             plan.on_channel(self.channel)
         self.blocks: list[Block] = []
-        self.watch = Watch(loop.post, self.workset.real_now, self._blocked, self.workset.poll,
+        self.watch = Watch(loop.post, self.workset.real_now, self._blocked, partial(processes.poll, self.workset),
                            interrupt_at=self.workset.real_now() + interrupt_after(self.settings, self.trigger))
-        self._tracked = True
         # The state the phases move through.
         self.cancelled_at: float | None = None
         self.not_disconnected = False
@@ -152,8 +142,7 @@ class Scenario:
     # --- the phases ------------------------------------------------------------------------
 
     async def run(self) -> DisconnectResult:
-        with watching(self.loop.backend, self.workset, self.plan.heavy) as tracked:
-            self._tracked = tracked
+        with watching(self.loop, self.workset, self.plan.heavy):
             WATCHDOG.add(self.watch)
             try:
                 await self.serving.begin(self.call, self.plan.request, self.plan.state, self.workset,
@@ -168,7 +157,7 @@ class Scenario:
         return self._result()
 
     def _spawn(self, run: Callable[[], Awaitable[None]], name: str) -> None:
-        self.loop.hooks.spawn(self.workset, run, name, self._tracked)
+        self.loop.spawn(self.workset, run, name)
 
     async def _until_the_moment(self) -> float:
         """Phase 1, a timed client: it leaves at its moment. Returns when the watch limit counts from."""
@@ -236,8 +225,8 @@ class Scenario:
 
     def _cancel_all(self) -> None:
         self.call.cancel_scope.cancel()
-        self.loop.hooks.cancel_stray_tasks(self.workset)
-        self.workset.kill_processes()
+        self.loop.cancel_stray_tasks(self.workset)
+        processes.kill_running(self.workset)
 
     async def _wind_down(self) -> None:
         """Whatever happened: no work left running, no child unreaped, the server told."""
@@ -250,7 +239,7 @@ class Scenario:
                     with anyio.move_on_after(CANCEL_GRACE):
                         await self._until_returned()
                     await self._give_up()
-        self.workset.reap_processes()
+        processes.reap_all(self.workset)
         await self.serving.finish()
         self.clock.stop()  # delivers the last stretch the loop never slept
 
@@ -286,7 +275,7 @@ class Scenario:
             self.timeline.add(workset.now(), "harness", line)
         if call.returned_at is None and call.call is not None:
             call.call.abandon()
-            self.loop.hooks.poke(workset.works[0].task)  # a task parked on a future takes its next step now
+            self.loop.poke(workset.works[0].task)  # a task parked on a future takes its next step now
         with anyio.CancelScope(shield=True), anyio.move_on_after(CANCEL_GRACE):
             await self._until_returned()
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import weakref
-from collections.abc import Callable, Coroutine, Generator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, cast
 
 from .._compat import TaskConstructor, eager_constructor, eager_factory
-from .workset import WorkSet, current_workset, task_name
+from .names import task_name
+from .patches import at_end_of_run
+from .workset import WorkSet, current_workset
 
 new_event = asyncio.Event
 _TaskFactory = Callable[..., "asyncio.Future[Any]"]
@@ -20,7 +21,7 @@ def _track(task: asyncio.Future[Any], coro: Coroutine[Any, Any, Any],
            context: contextvars.Context | None, name: str) -> None:
     """Register ``task`` with the scenario whose ContextVar it carries, if any."""
     workset = context.get(current_workset) if context is not None else current_workset.get()
-    if workset is not None and not workset.knows(task):  # a factory chained over ours calls us too
+    if workset is not None and workset.watched and not workset.knows(task):  # a factory chained over ours calls us too
         work = workset.started(task, coro, task_name(name, coro))
         # Not task.exception(): that would silence 'exception was never retrieved'.
         task.add_done_callback(
@@ -85,46 +86,57 @@ def _tracking(previous: _TaskFactory | None) -> _TrackingFactory:
     return _TrackingFactory(previous)
 
 
-@contextmanager
-def watching(loop: asyncio.AbstractEventLoop) -> Generator[bool, None, None]:
-    """Install the tracking factory on ``loop`` for the duration; yields True (it is always watched).
+def watch(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+    """Have the tracking factory on ``loop`` while a scenario runs; returns what ends its watch.
 
-    Shared by concurrent scenarios on one loop; removed when the last one ends,
-    unless someone replaced it meanwhile.
+    Installed on the loop's first scenario and left there between scenarios, since outside
+    one it costs a task one ContextVar read; put back when the loop had a factory of its own
+    (its owner may read it back), else at the end of the run. Installed anew, chained over
+    whatever is there, if someone replaced it meanwhile.
     """
     factory = _factories.get(loop)
-    current: object = loop.get_task_factory()
-    if factory is None or current is not factory.installed:
+    if factory is None or loop.get_task_factory() is not factory.installed:
         factory = _tracking(loop.get_task_factory())
         _factories[loop] = factory
         loop.set_task_factory(factory.installed)
     factory.users += 1
-    try:
-        yield True
-    finally:
-        factory.users -= 1
-        current = loop.get_task_factory()
-        if factory.users == 0 and current is factory.installed:
-            loop.set_task_factory(factory.previous)
-            del _factories[loop]
+    return lambda: _unwatch(loop, factory)
 
 
-def spawn(workset: WorkSet, runner: Callable[[], Coroutine[Any, Any, None]], name: str,
-          tracked: bool) -> None:
+def _unwatch(loop: asyncio.AbstractEventLoop, factory: _TrackingFactory) -> None:
+    factory.users -= 1
+    if factory.users == 0 and factory.previous is not None:
+        _remove(loop, factory)
+
+
+def _remove(loop: asyncio.AbstractEventLoop, factory: _TrackingFactory) -> None:
+    if loop.get_task_factory() is factory.installed:
+        loop.set_task_factory(factory.previous)
+    if _factories.get(loop) is factory:
+        del _factories[loop]
+
+
+def _remove_all() -> None:
+    """At the end of the run: no loop that outlives it keeps our factory."""
+    for loop, factory in list(_factories.items()):
+        _remove(loop, factory)
+
+
+at_end_of_run(_remove_all)
+
+
+def spawn(workset: WorkSet, runner: Callable[[], Awaitable[None]], name: str) -> None:
     context = contextvars.copy_context()
     context.run(current_workset.set, workset)
     loop = asyncio.get_running_loop()
-    coro = runner()
+    coro = cast(Coroutine[Any, Any, None], runner())  # an async def's call
     factory = _factories.get(loop)
     if isinstance(factory, _EagerTrackingFactory):
         # Not eagerly (as anyio does): the runner must be the scenario's first work, the app,
         # before anything the app spawns in its first step.
-        task: asyncio.Future[Any] = factory.construct_lazily(coro, loop=loop, name=name, context=context)
+        factory.construct_lazily(coro, loop=loop, name=name, context=context)
     else:
-        task = loop.create_task(coro, name=name, context=context)
-    if not tracked:  # pragma: no cover - only when the factory could not be installed
-        work = workset.started(task, coro)
-        task.add_done_callback(lambda done: workset.ended(work, "finished"))
+        loop.create_task(coro, name=name, context=context)  # noqa: RUF006 - its work holds it
 
 
 def cancel_stray_tasks(workset: WorkSet) -> None:

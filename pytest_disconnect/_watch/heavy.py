@@ -18,7 +18,9 @@ from contextvars import ContextVar
 from typing import Any
 
 from .._compat import is_cancellation
-from .workset import Work, current_workset
+from .patches import Patch
+from .work import Work
+from .workset import WorkSet, current_workset, post_quietly
 
 _current_heavy: ContextVar[Work | None] = ContextVar("pytest_disconnect_heavy", default=None)
 
@@ -32,7 +34,7 @@ def heavy(name: str | None = None) -> Iterator[None]:
         return
     label = name or _caller_name()
     on_loop = threading.get_ident() == workset.loop_thread
-    work = workset.heavy_started(label, on_loop)
+    work = _started(workset, label, on_loop)
     token = _current_heavy.set(work)
     outcome = "finished"
     try:
@@ -41,11 +43,29 @@ def heavy(name: str | None = None) -> Iterator[None]:
         outcome = "cancelled" if is_cancellation(exc) else f"raised {type(exc).__name__}"
         raise
     finally:
-        workset.heavy_ended(work, outcome, on_loop)
+        _ended(workset, work, outcome, on_loop)
         try:
             _current_heavy.reset(token)
         except ValueError:  # a generator resumed in another context (iterate_in_threadpool)
             pass
+
+
+def _started(workset: WorkSet, name: str, on_loop: bool) -> Work:
+    """On the loop directly; from a worker thread through a post."""
+    if on_loop:
+        return workset.started(None, None, name, "heavy")
+    work = Work(None, None, name, "heavy", workset.thread_now())
+    work.thread_ident = threading.get_ident()
+    post_quietly(workset.post, lambda: workset.register(work))
+    return work
+
+
+def _ended(workset: WorkSet, work: Work, outcome: str, on_loop: bool) -> None:
+    if on_loop:
+        workset.ended(work, outcome)
+    else:
+        ended = workset.thread_now()
+        post_quietly(workset.post, lambda: workset.ended(work, outcome, at=ended))
 
 
 def heartbeat() -> None:
@@ -62,8 +82,8 @@ def _caller_name() -> str:
     return caller.f_code.co_name if caller is not None else "heavy work"
 
 
-#: Marked targets: (owner id, attribute) -> [scenarios using it, the original descriptor].
-_marked_targets: dict[tuple[int, str], list[Any]] = {}
+#: Marked targets, by (owner id, attribute): shared by the scenarios marking the same function.
+_marked_targets: dict[tuple[int, str], Patch] = {}
 
 
 @contextmanager
@@ -81,20 +101,17 @@ def marking(target: str) -> Generator[None, None, None]:
     for part in path:
         owner = getattr(owner, part)
     key = (id(owner), attribute)
-    entry = _marked_targets.get(key)
-    if entry is None:  # the first scenario to mark it; later ones share the wrapper
+    patch = _marked_targets.get(key)
+    if patch is None:  # the first scenario to mark it; later ones share the wrapper
         raw = vars(owner)[attribute]  # the descriptor itself: staticmethod, classmethod
-        wrapper = _rewrap(raw, qualname)
-        entry = _marked_targets[key] = [0, raw]
-        setattr(owner, attribute, wrapper)
-    entry[0] += 1
+        patch = _marked_targets[key] = Patch(owner, attribute, _rewrap(raw, qualname))
+    patch.acquire()
     try:
         yield
     finally:
-        entry[0] -= 1
-        if entry[0] == 0:
+        patch.release()
+        if patch.users == 0:
             del _marked_targets[key]
-            setattr(owner, attribute, entry[1])
 
 
 def _rewrap(raw: Any, name: str) -> Any:

@@ -16,7 +16,11 @@ import weakref
 from collections.abc import Callable
 
 from .._compat import thread_target
-from .workset import Work, WorkSet, callable_name, current_workset, post_quietly
+from .names import callable_name
+from .patches import Patch
+from .thread_work import register_from_thread, run_as
+from .work import Work
+from .workset import WorkSet, current_workset
 
 _original_start = threading.Thread.start
 #: Modules whose threads are pools serving many calls: their calls are watched instead.
@@ -35,15 +39,8 @@ def _watched_start(self: threading.Thread) -> None:
     _original_start(self)
 
 
-def install() -> None:
-    """Wrap Thread.start for the rest of the run (it passes through outside scenarios)."""
-    if threading.Thread.start is _original_start:
-        threading.Thread.start = _watched_start  # type: ignore[method-assign]
-
-
-def uninstall() -> None:
-    if threading.Thread.start is _watched_start:
-        threading.Thread.start = _original_start  # type: ignore[method-assign]
+#: Held for the rest of the run once a scenario runs (it passes through outside scenarios).
+START = Patch(threading.Thread, "start", _watched_start)
 
 
 def left_running() -> list[str]:
@@ -67,11 +64,11 @@ def _watch(workset: WorkSet, thread: threading.Thread) -> None:
     if on_loop:
         workset.register(work)
     else:  # posted before the thread starts, so before its end is
-        post_quietly(workset.post, lambda: workset.register(work))
+        register_from_thread(workset, work)
     started[thread] = name
     run: Callable[[], None] = thread.run
 
     def watched_run() -> None:
-        workset.run_as(work, run)
+        run_as(workset, work, run)
 
     thread.run = watched_run  # type: ignore[method-assign]

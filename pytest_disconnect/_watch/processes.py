@@ -8,6 +8,7 @@ The watchdog thread polls each child's state.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -16,7 +17,8 @@ import weakref
 from typing import Any
 
 from .._compat import caller_frame
-from .workset import current_workset, post_quietly
+from .patches import Patch
+from .workset import WorkSet, current_workset, post_quietly
 
 _original_init = subprocess.Popen.__init__
 
@@ -53,20 +55,44 @@ def _watched_init(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> Non
         _children[pid] = _Child(None if caller.startswith(_SELF_REAPING) else self, _start_time(pid),
                                 by_asyncio=caller.startswith("asyncio."))
         if threading.get_ident() == workset.loop_thread:
-            workset.process_started(pid, command)  # now: a post could arrive after the verdict
+            _started(workset, pid, command)  # now: a post could arrive after the verdict
         else:
-            post_quietly(workset.post, lambda: workset.process_started(pid, command))
+            post_quietly(workset.post, lambda: _started(workset, pid, command))
 
 
-def install() -> None:
-    """Wrap Popen.__init__ for the rest of the run (it passes through outside scenarios)."""
-    if subprocess.Popen.__init__ is _original_init:
-        subprocess.Popen.__init__ = _watched_init  # type: ignore[method-assign]
+def _started(workset: WorkSet, pid: int, command: str) -> None:
+    """On the loop: a child process the request started."""
+    work = workset.started(pid, None, f"pid {pid}: {command}", "process")
+    workset.timeline.add(work.started_at, "process", "process started: pid {}: {}", pid, command)
 
 
-def uninstall() -> None:
-    if subprocess.Popen.__init__ is _watched_init:
-        subprocess.Popen.__init__ = _original_init  # type: ignore[method-assign]
+def poll(workset: WorkSet) -> None:
+    """On the watchdog thread: notice the scenario's child processes that ended."""
+    for work in list(workset.works):
+        if work.kind == "process" and work.ended_at is None and work.outcome is None:
+            outcome = ended(int(work.task))  # type: ignore[call-overload]
+            if outcome is not None:
+                work.outcome = outcome
+                post_quietly(workset.post, functools.partial(workset.ended, work, "", at=workset.thread_now()))
+
+
+def kill_running(workset: WorkSet) -> None:
+    """Kill the scenario's child processes still running: none may outlive the test."""
+    for work in workset.running():
+        if work.kind == "process":
+            kill(int(work.task))  # type: ignore[call-overload]
+
+
+def reap_all(workset: WorkSet) -> None:
+    """Collect the exit status of the scenario's children that exited and nobody waited for (no
+    zombie, no 'subprocess N is still running' warning in a later test)."""
+    for work in workset.works:
+        if work.kind == "process":
+            reap(int(work.task))  # type: ignore[call-overload]
+
+
+#: Held for the rest of the run once a scenario runs (it passes through outside scenarios).
+POPEN = Patch(subprocess.Popen, "__init__", _watched_init)
 
 
 def state(pid: int) -> str:

@@ -19,6 +19,8 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
+from .patches import Patch
+from .thread_work import threaded
 from .workset import WorkSet, current_workset, post_quietly
 
 _original_run_sync = anyio.to_thread.run_sync
@@ -32,7 +34,7 @@ async def _watched_run_sync(func: Callable[..., Any], *args: Any, abandon_on_can
             return await _original_run_sync(func, *args, abandon_on_cancel=abandon_on_cancel,
                                             cancellable=cancellable, limiter=limiter)
         abandon_on_cancel = bool(cancellable)
-    wrapped, never_started = workset.threaded(func)
+    wrapped, never_started = threaded(workset, func)
     try:
         if abandon_on_cancel:
             return await _original_run_sync(wrapped, *args, abandon_on_cancel=True, limiter=limiter)
@@ -82,19 +84,9 @@ async def _wait_unless_abandoned(workset: WorkSet, func: Callable[..., Any], arg
         raise
 
 
-def install() -> None:
-    """Wrap anyio.to_thread.run_sync for the rest of the run (it passes through outside scenarios).
-
-    Installed once rather than per scenario: cheaper, and no race between scenarios
-    running at once on two loops in two threads.
-    """
-    if anyio.to_thread.run_sync is _original_run_sync:
-        anyio.to_thread.run_sync = _watched_run_sync  # type: ignore[assignment]
-
-
-def uninstall() -> None:
-    if anyio.to_thread.run_sync is _watched_run_sync:
-        anyio.to_thread.run_sync = _original_run_sync
+#: Held for the rest of the run once a scenario runs: it passes through outside scenarios, so
+#: holding it is cheaper than installing it per scenario and cannot race between two loops.
+RUN_SYNC = Patch(anyio.to_thread, "run_sync", _watched_run_sync)
 
 
 _watched_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
@@ -110,7 +102,7 @@ def watch_executor(loop: asyncio.AbstractEventLoop) -> None:
         workset = current_workset.get()
         if workset is None:
             return original(executor, func, *args)
-        wrapped, never_started = workset.threaded(func)
+        wrapped, never_started = threaded(workset, func)
         future = original(executor, wrapped, *args)
         future.add_done_callback(lambda _: never_started())
         return future

@@ -1,0 +1,99 @@
+"""The asyncio backend: one object per event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import weakref
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from .._clock.virtual import VirtualClock, asyncio_io_pending, install_asyncio
+from .._types import WaitableEvent
+from .._watch import asyncio_tasks
+from .._watch.threads import watch_executor
+
+if TYPE_CHECKING:
+    from .._watch.workset import WorkSet
+
+_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncioBackend] = weakref.WeakKeyDictionary()
+
+
+def current() -> AsyncioBackend:
+    loop = asyncio.get_running_loop()
+    backend = _by_loop.get(loop)
+    if backend is None:
+        backend = _by_loop[loop] = AsyncioBackend(loop)
+    return backend
+
+
+class AsyncioBackend:
+    name = "asyncio"
+    new_event: Callable[[], WaitableEvent] = asyncio.Event
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        #: Held weakly: the loop's own table of backends must not keep it alive.
+        self._loop = weakref.ref(loop)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop()
+        if loop is None:  # pragma: no cover - only used while its loop runs
+            raise RuntimeError("the event loop is gone")
+        return loop
+
+    @property
+    def identity(self) -> object:
+        return self.loop
+
+    def post(self, callback: Callable[[], None]) -> None:
+        self.loop.call_soon_threadsafe(callback)
+
+    def clock(self) -> Callable[[], float]:
+        return self.loop.time  # read after the virtual clock's install, which shadows it
+
+    def now(self) -> float:
+        return self.loop.time()
+
+    async def wait(self, event: WaitableEvent, deadline: float | None) -> bool:
+        if deadline is None:
+            await event.wait()
+            return True
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            event.set()
+
+        # A timer rather than a cancel scope: a third of a short request's cost.
+        timer = self.loop.call_at(deadline, expire)
+        try:
+            await event.wait()
+        finally:
+            timer.cancel()
+        return not expired
+
+    def spawn_detached(self, run: Callable[[], Coroutine[Any, Any, None]], name: str,
+                       context: contextvars.Context | None = None) -> object:
+        return self.loop.create_task(run(), name=name, context=context or contextvars.copy_context())
+
+    def watch_tasks(self) -> Callable[[], None]:
+        loop = self.loop
+        watch_executor(loop)
+        return asyncio_tasks.watch(loop)
+
+    def spawn(self, workset: WorkSet, runner: Callable[[], Awaitable[None]], name: str) -> None:
+        asyncio_tasks.spawn(workset, runner, name)
+
+    def cancel_stray_tasks(self, workset: WorkSet) -> None:
+        asyncio_tasks.cancel_stray_tasks(workset)
+
+    def poke(self, task: object) -> None:
+        asyncio_tasks.poke(task)
+
+    def virtual_clock(self) -> VirtualClock:
+        return install_asyncio(self.loop)
+
+    def io_pending(self) -> bool:
+        return asyncio_io_pending(self.loop)
