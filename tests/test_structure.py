@@ -2,9 +2,7 @@
 with their reason, no function over 60 lines, no module reading another module's private attributes
 (every reach-in into a library's internals lives in ``_compat.py``).
 
-Each check walks the source with ``ast``: nothing is imported. An offender known when this test
-landed is listed in ``KNOWN`` and expected to fail (``xfail(strict=True)``): fixing it turns its case
-into an XPASS, which fails, so the fix removes its line here too. A new offender fails at once.
+Each check walks the source with ``ast``: nothing is imported. A new offender fails at once.
 """
 
 from __future__ import annotations
@@ -43,15 +41,6 @@ LAZY: dict[tuple[str, str], str] = {
     ("_sweep.items", "_report.text"): "sweep() is imported at collection; reports load with the first sweep test",
     ("_sweep.items", "_sweep.run"): "sweep() is imported at collection; the driver loads with the first sweep test",
 }
-
-#: Offenders when this test landed, by check: each fix removes its line.
-KNOWN: dict[str, set[str]] = {
-    "cycles": set(),
-    "lazy": set(),
-    "long": set(),
-    "private": set(),
-}
-
 
 def _module_name(root: Path, path: Path) -> str:
     parts = list(path.relative_to(root.parent).with_suffix("").parts)
@@ -246,17 +235,8 @@ CHECKS = {"cycles": import_cycles, "lazy": lazy_imports, "long": long_functions,
 
 
 @pytest.mark.parametrize("check", list(CHECKS))
-def test_no_new_offenders(check: str) -> None:
-    """No offender beyond the ones this test landed with."""
-    assert CHECKS[check]() - KNOWN[check] == set()
-
-
-@pytest.mark.parametrize(("check", "offender"), [
-    pytest.param(check, offender, id=f"{check}: {offender}", marks=pytest.mark.xfail(strict=True, reason="issue 14"))
-    for check, offenders in KNOWN.items() for offender in sorted(offenders)
-])
-def test_known_offender_fixed(check: str, offender: str) -> None:
-    assert offender not in CHECKS[check](), f"still there: remove the fix's line from KNOWN[{check!r}] once it is gone"
+def test_no_offenders(check: str) -> None:
+    assert CHECKS[check]() == set()
 
 
 def test_lazy_reasons_are_current() -> None:
