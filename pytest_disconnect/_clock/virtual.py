@@ -19,8 +19,8 @@ things keep virtual time honest:
   on a multiple of ``ALIGN`` (2**-10 s). The app's own float sums (``loop.time() + 0.05``)
   then round the same way on every machine and every run, so a tie between an app's tick
   and the client's departure is decided the same way everywhere. A loop that already has
-  timers keeps them: ``_epoch`` moves them (and the deadlines kept with them) to the new
-  epoch. Otherwise time never goes backwards.
+  timers keeps them: ``_compat.rebase_asyncio`` and ``rebase_trio`` move them (and the
+  deadlines kept with them) to the new epoch. Otherwise time never goes backwards.
 
 How it hooks in. asyncio: ``loop.time`` is shadowed and ``loop._selector`` wrapped, so
 ``select(timeout)`` first asks the clock (the selector loop only; uvloop and the

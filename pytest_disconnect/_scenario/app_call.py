@@ -35,7 +35,7 @@ class AppCall:
         self.cancelled_from_outside = False
         #: The app call returned (not raised, not cancelled): its response must then be whole.
         self.returned_normally = False
-        #: The app call as awaited, so the harness can abandon it (see _abandon).
+        #: The app call as awaited, so the harness can abandon it (see _watch/abandon.py).
         self.call: AbandonableCall | None = None
 
     async def run(self, scope: Scope) -> None:

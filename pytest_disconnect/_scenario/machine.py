@@ -266,7 +266,7 @@ class Scenario:
         """Work went on after the cancellation: end the app call anyway, within a bounded grace.
 
         Waits for worker threads are lifted (the threads run on, named in the report) and the
-        app's coroutine is closed at its next step (see _abandon), so neither the test's event
+        app's coroutine is closed at its next step (see _watch/abandon.py), so neither the test's event
         loop nor run()'s loop thread is held by it. The verdict is already a failure.
         """
         workset, call = self.workset, self.call

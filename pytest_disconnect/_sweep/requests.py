@@ -1,7 +1,7 @@
 """Requests for a swept route, generated rather than hand-written.
 
 Where the app serves an OpenAPI schema, path and query parameters, headers and
-JSON bodies are drawn from the route's operation (``_jsonschema`` says why not
+JSON bodies are drawn from the route's operation (``jsonschema.py`` says why not
 with a library).
 Without a schema, path parameters come from the route's convertors (Starlette's
 ``int``, ``float``, ``uuid``, ``str``, ``path``; Litestar's types). Every

@@ -3,7 +3,7 @@
 Under ``arun()`` the app runs on the test's own loop; an ``async def`` handler that never
 yields (``while True: pass``, ``time.sleep(3600)``) leaves nothing on that loop able to
 run, so the harness could never reach a verdict and the test would hang. The watchdog
-thread sees the loop stop answering (see _watchdog); once the scenario has run past the
+thread sees the loop stop answering (see watchdog.py); once the scenario has run past the
 longest it can take, it raises ``LoopInterrupted`` into the code that blocks the loop:
 
 - On the main thread (where pytest's plugins run the test's loop: anyio's runs asyncio

@@ -5,7 +5,7 @@ work that outlived it. ``Thread.start`` is wrapped while scenarios run; a thread
 started in a scenario's context (the ContextVar the app's tasks inherit) is watched
 as that scenario's work, and made a daemon, so one that never ends cannot keep the
 test process from exiting. Pool workers (anyio's, asyncio's executor, trio's thread
-cache) are left to _threads, which watches the calls they run, not the pool.
+cache) are left to threads.py, which watches the calls they run, not the pool.
 Cost: one ContextVar read per thread start outside scenarios.
 """
 

@@ -5,7 +5,7 @@ time.sleep(), no timer of the loop's runs. So one daemon thread, shared by all
 scenarios, posts a heartbeat to each watched loop every few milliseconds; a beat
 that runs late means the loop was blocked from when it was posted until it ran,
 and while it is late the thread samples the loop thread's stack to say where.
-The same thread polls the child processes a scenario started (see _processes), and
+The same thread polls the child processes a scenario started (see processes.py), and
 interrupts a loop still blocked once the scenario has run past the longest it can take
 (see loop_interrupt.py), so a blocked loop cannot hang the test.
 """

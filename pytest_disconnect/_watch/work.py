@@ -34,7 +34,7 @@ class Work:
         self.thread_ident: int | None = None
         #: Allowed to outlive the request (run(allow=...)): not waited for, not judged.
         self.allowed = False
-        #: App-lifetime work from the built-in list (see _lifetime): why it is not judged.
+        #: App-lifetime work from the built-in list (see lifetime.py): why it is not judged.
         self.infrastructure: str | None = None
         self.heartbeats = 0
         #: The harness gave up on it after it resisted cancellation: its end does not count.
