@@ -54,7 +54,9 @@ def python_block(example: Example) -> None:
     name = header.group("name")
     files: dict[str, str] = namespace.setdefault(FILES, {})
     files[name] = source
-    directory = Path(namespace.setdefault(DIRECTORY, tempfile.mkdtemp(prefix="docs-")))
+    if DIRECTORY not in namespace:  # not setdefault(): that would make a directory per block
+        namespace[DIRECTORY] = tempfile.mkdtemp(prefix="docs-")
+    directory = Path(namespace[DIRECTORY])
     (directory / name).parent.mkdir(parents=True, exist_ok=True)
     (directory / name).write_text(source)
     if Path(name).name.startswith("test_") and _defines_tests(source):
