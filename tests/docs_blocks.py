@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import ast
 import importlib
-import os
 import re
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -28,7 +28,9 @@ from types import ModuleType
 from typing import Any, cast
 
 import pytest
+from _pytest._code.code import Traceback
 from sybil import Document, Example, Region, Sybil
+from sybil.integration.pytest import SybilItem
 from sybil.parsers.markdown import CodeBlockParser, SkipParser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -196,9 +198,26 @@ def outcome_parser(document: Document) -> Iterable[Region]:
 def _clean_up(namespace: dict[str, Any]) -> None:
     directory = namespace.get(DIRECTORY)
     if directory is not None:
-        for path in sorted(Path(directory).rglob("*"), reverse=True):
-            path.rmdir() if path.is_dir() else path.unlink()
-        os.rmdir(directory)
+        # A page's inner runs may leave a straggler writing there (a .pyc, a log): never an error.
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _keep_the_real_traceback() -> None:
+    """Sybil's traceback filter indexes the traceback's second entry, which an error raised outside
+    the example (a page's set-up or teardown) lacks: the IndexError then hides the real error behind
+    an INTERNALERROR that ends the whole run. Fall back to the whole traceback."""
+    original = SybilItem._traceback_filter
+
+    def traceback_filter(self: SybilItem, excinfo: pytest.ExceptionInfo[BaseException]) -> Traceback:
+        try:
+            return original(self, excinfo)
+        except IndexError:
+            return excinfo.traceback
+
+    SybilItem._traceback_filter = traceback_filter  # type: ignore[method-assign]
+
+
+_keep_the_real_traceback()
 
 
 def collector(root: Path = ROOT) -> Callable[[Path, pytest.Collector], pytest.Collector | None]:
