@@ -99,14 +99,19 @@ class OptionSpec(Generic[T]):
     default: T
     #: How a value combines with the one from a lower layer; None: it replaces it.
     merge: Callable[[T, T], T] | None = None
-    #: The value of the bare flag (``--disconnect-audit``), for a switch that also takes one.
-    const: str | None = None
+    #: An on/off switch: a bare flag on the command line (``--disconnect-audit``), with its
+    #: negative (``--no-disconnect-audit``) to turn an ini value off.
+    switch: bool = False
     #: Part of each scenario's settings (reports list it); False for run-wide switches.
     scenario: bool = True
 
     @property
     def flag(self) -> str:
         return f"--disconnect-{self.name}"
+
+    @property
+    def negative_flag(self) -> str:
+        return f"--no-disconnect-{self.name}"
 
     @property
     def ini(self) -> str:
@@ -148,7 +153,7 @@ OPTIONS: tuple[OptionSpec[object], ...] = (
     OptionSpec("audit", "drive every request made through Starlette's or FastAPI's TestClient, "
                "httpx.ASGITransport or httpx2.ASGITransport through DisconnectTransport, so an unmodified "
                "suite is audited (the moment comes from --disconnect-after); the marker's audit=False "
-               "exempts a test (default: off)", "on|off", _parse_switch, False, const="on", scenario=False),
+               "exempts a test (default: off)", "on|off", _parse_switch, False, switch=True, scenario=False),
 )
 OPTION_NAMES = tuple(spec.name for spec in OPTIONS)
 #: The settings each scenario reports (run-wide switches such as audit are left out).
@@ -211,7 +216,7 @@ class Source:
             "default": "default",
             "ini": f"{spec.ini} in {self.detail}",
             "override": f"-o {spec.ini}",
-            "cli": spec.flag,
+            "cli": self.detail or spec.flag,
             "marker": f"@pytest.mark.{MARKER_NAME} on {self.detail}",
             "fixture": f"the {self.detail} fixture",
             "sweep": f"the sweep{self.detail}",
@@ -232,7 +237,7 @@ class Source:
         }[self.kind]
 
     def invalid(self, spec: OptionSpec[object], raw: object, expected: str) -> str:
-        label = {"cli": spec.flag, "ini": spec.ini, "override": spec.ini}.get(self.kind, spec.name)
+        label = {"cli": self.detail or spec.flag, "ini": spec.ini, "override": spec.ini}.get(self.kind, spec.name)
         return f"invalid {label} {raw!r} {self.where()}: expected {expected}"
 
 
@@ -337,7 +342,10 @@ def resolve_config(config: pytest.Config) -> Settings:
         raw_ini = config.getini(spec.ini)
         settings = apply(settings, ini_source(config, spec), {spec.name: raw_ini})
     for spec in OPTIONS:
-        settings = apply(settings, Source("cli"), {spec.name: config.getoption(spec.dest)})
+        value = config.getoption(spec.dest)
+        # A switch turned off on the command line says so with the flag that did it.
+        source = Source("cli", spec.negative_flag) if spec.switch and value == "off" else Source("cli")
+        settings = apply(settings, source, {spec.name: value})
     if settings.live != "off" and settings.server == "asgi-2.4":
         # Every test would fail alike: one usage error at start-up instead.
         raise SettingError(f"live={settings.live} ({settings.source('live')}) needs a real server, but "

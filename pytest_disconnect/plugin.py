@@ -35,9 +35,13 @@ AUDIT_KEY = pytest.StashKey[bool]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("disconnect", "disconnect: check that ASGI apps stop working when the client leaves")
     for spec in OPTIONS:
-        if spec.const is not None:  # a switch: the bare flag turns it on, =off turns it off again
-            group.addoption(spec.flag, dest=spec.dest, default=None, metavar=spec.metavar, help=spec.help,
-                            nargs="?", const=spec.const)
+        if spec.switch:
+            # A bare flag, taking no value: `pytest --disconnect-audit tests/` must not read
+            # "tests/" as its value. --no-disconnect-audit turns an ini value off again.
+            group.addoption(spec.flag, dest=spec.dest, default=None, help=spec.help,
+                            action="store_const", const="on")
+            group.addoption(spec.negative_flag, dest=spec.dest, default=None,
+                            help=f"turn {spec.flag} off (over an ini value)", action="store_const", const="off")
         else:
             group.addoption(spec.flag, dest=spec.dest, default=None, metavar=spec.metavar, help=spec.help)
         parser.addini(spec.ini, help=spec.help, type="string", default="")

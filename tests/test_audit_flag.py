@@ -204,8 +204,19 @@ def test_careless():
     result = project.runpytest("test_exempt.py", *AUDIT[1:])
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["disconnect: *, audit=on (disconnect_audit in tox.ini)"])
-    assert project.runpytest("test_exempt.py", *AUDIT[1:], "--disconnect-audit=off",
-                             ).parseoutcomes() == {"passed": 1}
+    off = project.runpytest("test_exempt.py", *AUDIT[1:], "--no-disconnect-audit")
+    assert off.parseoutcomes() == {"passed": 1}
+    off.stdout.no_fnmatch_line("*disconnect summary*")
+
+
+def test_the_flag_takes_no_value_so_a_path_after_it_is_a_path(project: pytest.Pytester) -> None:
+    # `pytest --disconnect-audit tests/` must audit tests/, not read "tests/" as the flag's value.
+    result = project.runpytest("--disconnect-audit", "test_testclient.py", *AUDIT[1:])
+    result.stdout.fnmatch_lines(["disconnect: *audit=on (--disconnect-audit)*"])
+    result.stdout.fnmatch_lines(["FAILED test_testclient.py::test_careless* - pytest_disconnect.HandlerKept*"])
+    assert "test_asgi.py" not in result.stdout.str()  # only the path given was collected
+    late = project.runpytest("test_testclient.py", *AUDIT[1:], "--no-disconnect-audit", "--disconnect-audit")
+    late.stdout.fnmatch_lines(["*audit=on (--disconnect-audit)*"])  # the last one given wins
 
 
 def test_the_audit_works_under_xdist(project: pytest.Pytester) -> None:
