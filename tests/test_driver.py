@@ -45,6 +45,18 @@ async def test_a_handler_that_ignores_the_disconnect_fails_with_its_overrun() ->
     assert "The app never called receive() after the client left" in str(caught.value)
 
 
+async def test_an_oserror_raised_before_the_app_could_know_the_client_left_is_the_apps_error() -> None:
+    async def io_error(scope: object, receive: object, send: object) -> None:
+        raise OSError(5, "disk on fire")
+
+    # OSError only excuses an app that stopped for a client it could know had left.
+    with pytest.raises(OSError, match="disk on fire"):
+        await disconnect().arun(io_error, "GET", "/", after=Trigger.never())
+    with pytest.raises(OSError, match="disk on fire") as caught:
+        await disconnect().arun(io_error, "GET", "/", after=0.5)
+    assert "before the app could know the client left" in str(caught.value.__notes__)
+
+
 async def test_check_false_returns_the_failing_result() -> None:
     result = await disconnect().arun(apps.ignores_disconnect, "GET", "/", after=0.1, check=False)
     assert not result.passed

@@ -31,6 +31,10 @@ async def _boom(request: Request) -> Response:
     raise ValueError("boom")
 
 
+async def _io_error(request: Request) -> Response:
+    raise OSError(5, "disk on fire")  # an app error like any other: no client ever left
+
+
 async def _stream(request: Request) -> Response:
     async def lines() -> object:
         for n in range(3):
@@ -53,7 +57,7 @@ async def _slow(request: Request) -> Response:
 
 
 app = Starlette(routes=[Route("/hello", _hello), Route("/boom", _boom), Route("/stream", _stream),
-                        Route("/slow", _slow)])
+                        Route("/slow", _slow), Route("/io-error", _io_error)])
 
 
 @pytest.mark.parametrize("library", LIBRARIES)
@@ -98,6 +102,15 @@ def test_raise_app_exceptions_as_asgi_transport(library: ModuleType) -> None:
     with library.Client(transport=quiet, base_url="http://testserver") as client:
         response = client.get("/boom")
     assert (response.status_code, response.text) == (500, "Internal Server Error")
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_an_oserror_of_the_app_is_raised_when_no_client_left(library: ModuleType) -> None:
+    # OSError is how an app stops for a client that left (send() raises it); with no client
+    # gone it is the app's own error, raised as ASGITransport raises it (FastAPI's suite checks it).
+    with library.Client(transport=DisconnectTransport(app), base_url="http://testserver") as client, \
+            pytest.raises(OSError, match="disk on fire"):
+        client.get("/io-error")
 
 
 @pytest.mark.anyio

@@ -180,18 +180,20 @@ def judge(result: DisconnectResult, check: bool) -> DisconnectResult:
         raise violation
     if not check:
         return result
-    if error is not None and not stops_for_a_departed_client(error) and result.cancelled_at is None:
-        if result.settings.after.kind == "client" and result.disconnected_at is None:
-            raise error  # a plain request through DisconnectTransport: an app error, as with ASGITransport
+    if error is not None and result.cancelled_at is None:
         app_ended = result.work[0].ended_at if result.work else None
         delivered = result.delivered_at
-        if delivered is None or app_ended is None or app_ended < delivered:
-            when = "before the app could know the client left, so the disconnect was never tested"
-        else:
+        could_know = delivered is not None and app_ended is not None and app_ended >= delivered
+        # OSError, ClientDisconnect or cancellation is how an app stops for a client it could know
+        # had left; raised before that (or with no client gone at all) it is the app's own error.
+        if not (could_know and stops_for_a_departed_client(error)):
+            if result.settings.after.kind == "client" and result.disconnected_at is None:
+                raise error  # a plain request through DisconnectTransport: an app error, as with ASGITransport
             when = ("after the client left; an app stops for a departed client by returning or "
-                    "through OSError, ClientDisconnect or cancellation, not this")
-        error.add_note(f"pytest-disconnect: {result.method} {result.path} raised this {when}")
-        raise error
+                    "through OSError, ClientDisconnect or cancellation, not this" if could_know else
+                    "before the app could know the client left, so the disconnect was never tested")
+            error.add_note(f"pytest-disconnect: {result.method} {result.path} raised this {when}")
+            raise error
     if not result.passed:
         raise HandlerKeptRunning(failure_message(result), result)
     return result
