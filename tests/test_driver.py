@@ -283,3 +283,33 @@ async def test_a_repeated_call_takes_the_settings_of_its_own_test_and_checks_its
         await disconnect().arun(apps.instant, "GET", "/", after=Trigger.never(), tolerance=True)
     with pytest.raises(type(fresh.value), match=re.escape(str(fresh.value))):  # 1 == True, but True is no number
         await shared.arun(apps.instant, "GET", "/", after=Trigger.never(), tolerance=True)
+
+
+async def test_a_repeated_call_checks_a_new_app_and_the_extras() -> None:
+    """The reused settings skip no check of what changed: another object for the app, allow=/heavy= values."""
+    shared = disconnect()
+    await shared.arun(apps.instant, "GET", "/", after=Trigger.never())
+    with pytest.raises(NotAnASGIApp, match="is not an ASGI app: it is not callable"):
+        await shared.arun(object(), "GET", "/", after=Trigger.never())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="allow= takes a list of names, not the string ''"):
+        await shared.arun(apps.instant, "GET", "/", after=Trigger.never(), allow="")
+    result = await shared.arun(apps.instant, "GET", "/", after=Trigger.never(), allow=[], heavy=[])
+    assert result.verdict == "finished"
+
+
+async def test_the_backend_is_found_outside_sniffios_search_and_named_outside_a_loop() -> None:
+    """current() takes a shortcut to asyncio's loop; trio and no loop at all still go through sniffio."""
+    import sniffio
+
+    from pytest_disconnect._backends import current
+
+    assert current().name == sniffio.current_async_library()
+    assert current() is current()
+    with pytest.raises(sniffio.AsyncLibraryNotFoundError):
+        await _in_a_thread(current)
+
+
+async def _in_a_thread(function: object) -> object:
+    import anyio.to_thread
+
+    return await anyio.to_thread.run_sync(function)  # type: ignore[arg-type]

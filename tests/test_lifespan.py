@@ -163,6 +163,19 @@ def test_auto_skips_apps_whose_lifespan_does_nothing_or_that_never_mention_it() 
     assert not may_speak_lifespan(apps.well_behaved)
 
 
+def test_whether_a_lifespan_runs_is_found_once_per_test() -> None:
+    """Lifespans looks at an app once (not on every scenario of a loop), and again after close()."""
+    from fastapi import FastAPI
+
+    from pytest_disconnect._asgi.lifespan_hosts import Lifespans
+
+    app, lifespans = FastAPI(), Lifespans()
+    assert not lifespans.wanted(app, "auto") and lifespans.wanted(app, "on")
+    app.router.on_startup.append(lambda: None)
+    lifespans.close()  # the next test
+    assert lifespans.wanted(app, "auto") and not lifespans.wanted(app, "off")
+
+
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_the_virtual_clock_on_a_lifespan_apps_loop(backend: Backend) -> None:
     events: list[str] = []

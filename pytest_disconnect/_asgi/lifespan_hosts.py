@@ -142,12 +142,24 @@ class Lifespans:
     def __init__(self) -> None:
         self._threads: dict[tuple[int, str], _Hosted] = {}
         self._loops: dict[tuple[int, int], tuple[ASGIApp, Lifespan, object]] = {}
+        #: Whether an app's lifespan runs, per (app, mode), for this test: finding out walks the
+        #: app's layers (a few microseconds), on every scenario of a loop otherwise.
+        self._wanted: dict[tuple[int, str], tuple[ASGIApp, bool]] = {}
+
+    def wanted(self, app: ASGIApp, mode: str) -> bool:
+        """Whether ``app``'s lifespan runs in ``mode`` ('auto' looks at the app once per test)."""
+        known = self._wanted.get((id(app), mode))
+        if known is not None and known[0] is app:
+            return known[1]
+        wanted = _wanted(app, mode)
+        self._wanted[(id(app), mode)] = (app, wanted)  # the app held: its id is not reused meanwhile
+        return wanted
 
     def host(self, app: ASGIApp, backend: Backend, mode: str, source: str,
              target: str) -> tuple[AppLoop, dict[str, Any]] | None:
         """For run(): the loop and state of ``app``'s lifespan, started now if need be; None without one."""
         __tracebackhide__ = True
-        if not _wanted(app, mode):
+        if not self.wanted(app, mode):
             return None
         key = (id(app), backend)
         hosted = self._threads.get(key)
@@ -174,7 +186,7 @@ class Lifespans:
     async def state(self, app: ASGIApp, mode: str, source: str) -> dict[str, Any] | None:
         """For arun(): the state of ``app``'s lifespan on the running loop, started now if need be."""
         __tracebackhide__ = True
-        if not _wanted(app, mode):
+        if not self.wanted(app, mode):
             return None
         loop = _current_loop()
         key = (id(app), id(loop))
@@ -231,6 +243,7 @@ class Lifespans:
                 failures.append(exc)
         self._threads.clear()
         self._loops.clear()
+        self._wanted.clear()
         if failures:
             raise failures[0]
 

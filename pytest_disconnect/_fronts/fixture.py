@@ -43,8 +43,9 @@ class Disconnect:
         self._on_result = on_result
         self._lifespans = Lifespans()
         #: The last call's settings and request, reused when the next call asks the same (a loop
-        #: of scenarios): working them out again was a tenth of a trivial scenario.
-        self._last: tuple[object, Settings, Settings, Request] | None = None
+        #: of scenarios): working them out again was a tenth of a trivial scenario. Its app was
+        #: found to be an ASGI app already.
+        self._last: tuple[object, Settings, Settings, Request, object] | None = None
 
     def close(self) -> None:
         """Shut down the lifespans this object started (the fixture does it after each test).
@@ -122,7 +123,10 @@ class Disconnect:
         settings, request = self._prepare(app, method, path, "disconnect.arun()", options,
                                           body=body, json=json, headers=headers)
         extras = call_extras(allow, heavy, expect_status)
-        state = await self._lifespans.state(app, settings.lifespan, settings.source("lifespan"))
+        lifespans = self._lifespans
+        # No coroutine to await for an app without a lifespan (most of a loop's scenarios).
+        state = (await lifespans.state(app, settings.lifespan, settings.source("lifespan"))
+                 if lifespans.wanted(app, settings.lifespan) else None)
         result = await drive(app, request, settings, state=state, serving=serving_for(settings), **extras)
         return self._finish(app, result, check, expect_status)
 
@@ -132,18 +136,21 @@ class Disconnect:
     def _prepare(self, app: ASGIApp, method: str, path: str, where: str, options: CallOptions, *,
                  body: BodyArg, json: object, headers: HeadersArg) -> tuple[Settings, Request]:
         __tracebackhide__ = True
-        check_app(app)
         key: object = None
+        last = self._last
         if headers is None and json is None and isinstance(body, bytes):
             values = tuple(options.items())  # with their types: 1 == True, but True is no number here
             key = (where, method, path, body, values, tuple(type(value) for _, value in values))
-            last = self._last
             if last is not None and last[1] is self.settings and last[0] == key:
+                if app is not last[4]:
+                    check_app(app)
+                    self._last = (*last[:4], app)
                 return last[2], last[3]
+        check_app(app)
         settings = apply(self.settings, Source("call", where), options)
         request = Request.build(method, path, headers=headers, body=body, json=json)
         if key is not None:
-            self._last = (key, self.settings, settings, request)
+            self._last = (key, self.settings, settings, request, app)
         return settings, request
 
     def _finish(self, app: ASGIApp, result: DisconnectResult, check: bool,
@@ -202,12 +209,18 @@ def judge(result: DisconnectResult, check: bool) -> DisconnectResult:
 def call_extras(allow: Iterable[str], heavy: str | Iterable[str], expect_status: int | None = None) -> dict[str, Any]:
     """drive()'s keywords from run()'s; ``expect_status`` is only validated here."""
     __tracebackhide__ = True
+    if allow == () and heavy == () and expect_status is None:  # the defaults (a str is never equal to ())
+        return _NO_EXTRAS
     if expect_status is not None and (isinstance(expect_status, bool) or not isinstance(expect_status, int)
                                       or not 100 <= expect_status <= 599):
         raise ValueError(f"expect_status= takes an HTTP status such as 404, not {expect_status!r}")
     if isinstance(allow, str):
         raise TypeError(f"allow= takes a list of names, not the string {allow!r}")
     return {"allow": frozenset(allow), "heavy": (heavy,) if isinstance(heavy, str) else tuple(heavy)}
+
+
+#: call_extras() for the defaults: drive() takes it as **keywords, so it is never changed.
+_NO_EXTRAS: dict[str, Any] = {"allow": frozenset(), "heavy": ()}
 
 
 def _longest(settings: Settings) -> float:
