@@ -120,3 +120,46 @@ async def test_many(disconnect, anyio_backend):
     assert len(sections) == FAILING_KEPT + LAST_KEPT + 1
     result.stdout.fnmatch_lines([f"300 scenarios (* failing): the reports of {300 - FAILING_KEPT - LAST_KEPT} are "
                                  f"left out; shown: the first {FAILING_KEPT} failing and the last {LAST_KEPT}"])
+
+
+class _Bytes(bytes):
+    pass
+
+
+def _answers_with(headers: object, status: int = 200) -> ASGIApp:
+    async def app(scope: object, receive: object, send: object) -> None:
+        await send({"type": "http.response.start", "status": status, "headers": headers})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b"ok"})  # type: ignore[operator]
+
+    return app
+
+
+@pytest.mark.anyio
+async def test_headers_are_checked_and_made_bytes_in_whatever_shape_they_come() -> None:
+    """The list of byte pairs Starlette sends is taken as is; anything else is checked and converted pair by pair."""
+    for headers in ([(b"a", b"1")], [[b"a", b"1"]], ((b"a", b"1"),), [(_Bytes(b"a"), b"1")]):
+        result = await disconnect().arun(_answers_with(headers), "GET", "/", after="never", check=False)
+        assert result.headers == ((b"a", b"1"),) and [type(part) for part in result.headers[0]] == [bytes, bytes]
+    for bad in ([(b"a", bytearray(b"1"))], [(b"a", b"1", b"2")], [(b"a", b"1"), (b"b", "2")]):
+        with pytest.raises(AssertionError, match=r"a header is a \[name, value\] pair of bytes"):
+            await disconnect().arun(_answers_with(bad), "GET", "/", after="never")
+
+
+class _LoudStatus(int):
+    """A status that counts how often it is formatted."""
+
+    formatted = 0
+
+    def __format__(self, spec: str) -> str:
+        _LoudStatus.formatted += 1
+        return super().__format__(spec)
+
+
+@pytest.mark.anyio
+async def test_the_channel_formats_its_timeline_lines_only_when_read() -> None:
+    _LoudStatus.formatted = 0
+    result = await disconnect().arun(_answers_with([], _LoudStatus(200)), "GET", "/", after="never", check=False)
+    assert _LoudStatus.formatted == 0
+    assert [event.text for event in result.timeline if event.actor == "send"] == [
+        "send() <- http.response.start 200", "send() <- http.response.body 2 B"]
+    assert _LoudStatus.formatted == 1

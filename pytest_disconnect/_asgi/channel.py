@@ -128,11 +128,14 @@ class Channel:
         self.delivered_at = now
         if self.trigger.kind == "request-chunks":
             self._pending.clear()  # a client that leaves mid-upload never sends the rest
-        self._timeline.add(self.disconnected_at, "client", f"left ({reason or self._describe_trigger()})")
+        if reason is None:
+            self._timeline.add(self.disconnected_at, "client", *_left(self.trigger))
+        else:
+            self._timeline.add(self.disconnected_at, "client", "left ({})", reason)
         late = now - self.disconnected_at
         if late >= LATE_NOTICE:
-            self._timeline.add(now, "client", f"http.disconnect delivered {late:.3f} s late: "
-                                              "the event loop was busy")
+            self._timeline.add(now, "client", "http.disconnect delivered {:.3f} s late: the event loop was busy",
+                               late)
         if self._gone is not None:
             self._gone.set()
         self._on_leave()
@@ -142,8 +145,8 @@ class Channel:
     def missed(self, planned: float) -> None:
         """The client left at ``planned`` but the app finished before the loop could tell it."""
         self.disconnected_at = planned
-        self._timeline.add(planned, "client", f"left ({self._describe_trigger()}); "
-                                              "the busy event loop never delivered it")
+        template, *args = _left(self.trigger)
+        self._timeline.add(planned, "client", template + "; the busy event loop never delivered it", *args)
 
     async def receive(self) -> Message:
         self.receive_calls += 1
@@ -194,36 +197,29 @@ class Channel:
         thrown_away = bool(chunk) and called_from_is_disconnected(depth=2)  # a GET's empty body is no loss
         if thrown_away:  # B3: the chunk is lost to the app, which may then wait for it forever
             self.chunks_thrown_away += 1
-        self._timeline.add(self._now(), "receive",
-                           f"receive() -> http.request ({len(chunk)} B, more_body={more})"
-                           + ("  taken by is_disconnected(), which throws it away" if thrown_away else ""))
+        self._timeline.add(self._now(), "receive", _THROWN_AWAY if thrown_away else _CHUNK, len(chunk), more)
 
     async def send(self, message: Message) -> None:
         kind = message.get("type") if isinstance(message, dict) else None
-        if kind == "http.response.debug" and self.offers_debug:
+        now = self._now()
+        # Each kind gives its line for the timeline as a template and its arguments, formatted
+        # only if the timeline is read (most scenarios pass and nobody reads it).
+        if kind == "http.response.start":
+            template, value = _SENT_START, self._start(message, now)
+        elif kind == "http.response.body":
+            value = self._body(message, now)
+            template = _SENT_BODY if self.response_complete else _SENT_PART
+        elif kind == "http.response.debug" and self.offers_debug:
             # TestClient's extension (template responses send what they rendered); nothing goes out.
             self.debug_info = message.get("info")
             return
-        if kind == "http.response.start":
-            described = self._start(message)
-        elif kind == "http.response.body":
-            described = self._body(message)
         else:
             self._violation(f"send() got a message of type {kind!r}; an HTTP app sends "
                             "'http.response.start' then 'http.response.body'")
-        now = self._now()
         if self.left:
-            # Recorded all the same: a response sent to nobody is part of the story (B9).
-            self.sends_after_disconnect += 1
-            if self.first_seen_at is None:
-                self.first_seen_at = now
-            raises = self._profile.send_raises
-            outcome = "raised ClientDisconnected" if raises else "dropped: client gone"
-            self._timeline.add(now, "send", f"send() <- {described}  {outcome}")
-            if raises:
-                raise ClientDisconnected(f"send({kind!r}) after the client disconnected")
+            self._sent_to_nobody(kind, template, value, now)
             return
-        self._timeline.add(now, "send", f"send() <- {described}")
+        self._timeline.add(now, "send", template, value)
         if self._gone_by(now):
             pass  # the client has gone, though a blocked loop has not told the app yet: it reads nothing
         elif kind == "http.response.start":
@@ -239,6 +235,17 @@ class Channel:
         elif trigger.kind == "response-chunks" and self.body_chunks_sent == trigger.count:
             self.leave()
 
+    def _sent_to_nobody(self, kind: object, template: str, value: int, now: float) -> None:
+        """Recorded all the same: a response sent to nobody is part of the story (B9)."""
+        self.sends_after_disconnect += 1
+        if self.first_seen_at is None:
+            self.first_seen_at = now
+        raises = self._profile.send_raises
+        self._timeline.add(now, "send", template + "  {}", value,
+                           "raised ClientDisconnected" if raises else "dropped: client gone")
+        if raises:
+            raise ClientDisconnected(f"send({kind!r}) after the client disconnected")
+
     def _gone_by(self, now: float) -> bool:
         """Whether the client had left by ``now``: the planned moment, or its own timeout, has passed."""
         trigger = self.trigger
@@ -246,19 +253,19 @@ class Channel:
             return True
         return self.gives_up_at is not None and now > self.gives_up_at
 
-    def _start(self, message: Message) -> str:
+    def _start(self, message: Message, now: float) -> int:
         if self.response_started:
             self._violation("send() got 'http.response.start' twice; the response had already started")
         status = message.get("status")
         if not isinstance(status, int):
             self._violation(f"send() got 'http.response.start' with status {status!r}, not an int")
         self.response_started = True
-        self.response_started_at = self._now()
+        self.response_started_at = now
         self.status = status
         self.headers = _headers(message.get("headers", ()), self._violation)
-        return f"http.response.start {status}"
+        return status
 
-    def _body(self, message: Message) -> str:
+    def _body(self, message: Message, now: float) -> int:
         if not self.response_started:
             self._violation("send() got 'http.response.body' before 'http.response.start'")
         if self.response_complete:
@@ -274,11 +281,11 @@ class Channel:
         self.body_chunks_sent += 1
         if not more:
             self.response_complete = True
-            self.response_complete_at = self._now()
+            self.response_complete_at = now
             if self._gone is not None:
                 self._gone.set()  # uvicorn: receive() returns http.disconnect once the response is complete
             self._on_leave()  # wakes the driver: a client-decided scenario bounds its wait from here
-        return f"http.response.body {len(body)} B" + (" (more_body=True)" if more else "")
+        return len(body)
 
     def _violation(self, message: str) -> NoReturn:
         error = AssertionError(message)
@@ -302,13 +309,23 @@ class Channel:
                      "'http.response.body' with more_body=False); a real server drops the connection")
         return IncompleteResponse(f"the app {fault}")
 
-    def _describe_trigger(self) -> str:
-        trigger = self.trigger
-        if trigger.kind == "client":
-            return "the client gave up"
-        if trigger.kind == "time":
-            return f"after={trigger.seconds:.2f} s"
-        return f"after={trigger}"
+
+
+def _left(trigger: Trigger) -> tuple[str, *tuple[object, ...]]:
+    """The timeline's line for a client leaving by ``trigger``: a template and its arguments."""
+    if trigger.kind == "client":
+        return ("left (the client gave up)",)
+    if trigger.kind == "time":
+        return "left (after={:.2f} s)", trigger.seconds
+    return "left (after={})", trigger  # a frozen Trigger: it reads the same when formatted later
+
+
+#: The timeline's lines for what the app sent and read, formatted only when read.
+_SENT_START = "send() <- http.response.start {}"
+_SENT_PART = "send() <- http.response.body {} B (more_body=True)"
+_SENT_BODY = "send() <- http.response.body {} B"
+_CHUNK = "receive() -> http.request ({} B, more_body={})"
+_THROWN_AWAY = _CHUNK + "  taken by is_disconnected(), which throws it away"
 
 
 def _nothing() -> None:
@@ -317,6 +334,13 @@ def _nothing() -> None:
 
 def _headers(headers: object, violation: Callable[[str], NoReturn]) -> tuple[tuple[bytes, bytes], ...]:
     """The response headers, or a protocol violation naming the first that is not a pair of bytes."""
+    if type(headers) is list:  # what Starlette and FastAPI send: a list of pairs of bytes, taken as is
+        for header in headers:
+            if type(header) is not tuple or len(header) != 2 or type(header[0]) is not bytes \
+                    or type(header[1]) is not bytes:
+                break  # checked (and named) one by one below
+        else:
+            return tuple(headers)
     if isinstance(headers, (str, bytes)) or not isinstance(headers, Iterable):
         violation(f"send() got 'http.response.start' with headers {headers!r}; "
                   "headers are an iterable of [name, value] pairs of bytes")
