@@ -13,6 +13,7 @@ interrupts a loop still blocked once the scenario has run past the longest it ca
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -110,7 +111,13 @@ class Watch:
 
 class _Watchdog:
     """One daemon thread for all scenarios. It lingers a while after the last scenario, so a
-    suite of quick scenarios does not pay a thread wake-up (a GIL hand-off) for each."""
+    suite of quick scenarios does not pay a thread wake-up (a GIL hand-off) for each.
+
+    add() and remove() take no lock on a scenario's path: appending to and removing from a
+    list, and copying it, are each one step the other thread sees whole (the GIL, and a
+    per-object lock on a free-threaded build). Only starting the thread or waking it takes
+    the lock; see add() and _sleep() for why no watch is left unticked.
+    """
 
     def __init__(self) -> None:
         self._watches: list[Watch] = []
@@ -118,10 +125,17 @@ class _Watchdog:
         self._wake = threading.Event()
         self._idle = True
         self._thread: threading.Thread | None = None
+        os.register_at_fork(after_in_child=self._forked)
 
     def add(self, watch: Watch) -> None:
+        self._watches.append(watch)
+        # Appended first, read second; _sleep() does the opposite (marks itself idle, then looks
+        # at the list): either it sees this watch, or this sees it idle and wakes it.
+        if self._idle:
+            self._start_or_wake()
+
+    def _start_or_wake(self) -> None:
         with self._lock:
-            self._watches.append(watch)
             if self._thread is None or not self._thread.is_alive():
                 self._idle = False
                 self._thread = threading.Thread(target=self._run, name="pytest-disconnect watchdog",
@@ -130,34 +144,32 @@ class _Watchdog:
             elif self._idle:
                 self._wake.set()
 
+    def _forked(self) -> None:
+        """In a forked child: no watchdog thread runs there, and the lock may have been held."""
+        self._lock, self._wake = threading.Lock(), threading.Event()
+        self._idle = True  # the next add() starts a thread
+
     def forget_thread(self, loop_thread: int) -> None:
         """Drop the watches of a loop thread given up on (its driver will never remove them)."""
-        with self._lock:
-            for watch in [watch for watch in self._watches if watch.loop_thread == loop_thread]:
-                watch.closed = True
-                self._watches.remove(watch)
+        for watch in [watch for watch in self._watches if watch.loop_thread == loop_thread]:
+            self.remove(watch)
 
     def remove(self, watch: Watch) -> None:
-        with self._lock:
-            watch.closed = True
-            if watch in self._watches:
-                self._watches.remove(watch)
+        watch.closed = True
+        try:
+            self._watches.remove(watch)
+        except ValueError:  # removed already (forget_thread, then the driver after all)
+            pass
 
     def _run(self) -> None:
         last_busy = time.monotonic()
         while True:
-            with self._lock:
-                watches = list(self._watches)
+            watches = self._watches.copy()
             now = time.monotonic()
             if watches:
                 last_busy = now
             elif now - last_busy > LINGER:
-                with self._lock:
-                    self._idle = not self._watches
-                if self._idle:
-                    self._wake.wait()
-                    self._wake.clear()
-                    self._idle = False
+                self._sleep()
                 last_busy = time.monotonic()
                 continue
             for watch in watches:
@@ -166,6 +178,18 @@ class _Watchdog:
                 except Exception:  # pragma: no cover - a watchdog must never die
                     pass
             time.sleep(PERIOD)
+
+    def _sleep(self) -> None:
+        """Sleep until add() wakes the thread, unless a watch came in meanwhile.
+
+        Cleared first, so a wake-up is never lost: add() sets the event only after reading
+        ``_idle`` as True, which happens after this clear().
+        """
+        self._wake.clear()
+        self._idle = True  # first marked idle, then the list read: the reverse of add()
+        if not self._watches:
+            self._wake.wait()
+        self._idle = False
 
 
 WATCHDOG = _Watchdog()
