@@ -23,8 +23,9 @@ from typing import Any, TypeVar
 import anyio
 
 from .._backends import current as current_backend
+from .._backends.loops import SHUTDOWN_GRACE, loop_starter
 from .._errors import LifespanError
-from .._fronts.sync_runner import SHUTDOWN_GRACE, Backend, loop_blocked, run_asyncio
+from .._fronts.sync_runner import Backend, Reply, loop_blocked
 from .._types import ASGIApp
 from .lifespan import LIFESPAN_LIMIT, Lifespan, lifespan_does_nothing, may_speak_lifespan
 
@@ -40,6 +41,7 @@ class AppLoop:
         self.backend = backend
         self.broken = False  # its loop stopped answering: left running, never used again
         self._post: Callable[[Callable[[], None]], None] | None = None
+        self._cancelled: type[BaseException] = BaseException  # the loop's cancellation class, once it runs
         self._wake: Callable[[], None] = lambda: None
         #: Jobs for the loop; None asks it to stop.
         self._jobs: queue.SimpleQueue[Callable[[], Coroutine[Any, Any, None]] | None] = queue.SimpleQueue()
@@ -55,27 +57,14 @@ class AppLoop:
         """Run ``main()`` on the loop; wait at most ``bound`` seconds for it."""
         __tracebackhide__ = True
         assert self._post is not None and not self.broken
-        box: queue.SimpleQueue[tuple[bool, object]] = queue.SimpleQueue()
-
-        async def job() -> None:
-            try:
-                box.put((True, await main()))
-            except BaseException as exc:  # handed to the caller's thread, re-raised there
-                box.put((False, exc))
-                if isinstance(exc, anyio.get_cancelled_exc_class()):
-                    raise
-
-        self._jobs.put(job)
+        reply: Reply[T] = Reply()
+        # Only a cancellation goes on to the loop's task group: anything else is the caller's.
+        self._jobs.put(lambda: reply.fill(main, self._cancelled))
         self._post(self._wake)
-        try:
-            ok, value = box.get(timeout=bound)
-        except queue.Empty:
+        if not reply.wait(bound):
             self.broken = True
             raise loop_blocked(self._thread, bound, target) from None
-        if not ok:
-            assert isinstance(value, BaseException)
-            raise value
-        return value  # type: ignore[return-value]
+        return reply.take()
 
     def close(self) -> None:
         """End the loop (its leftover tasks are cancelled) and wait a little for the thread."""
@@ -86,28 +75,13 @@ class AppLoop:
 
     def _main(self, ready: queue.SimpleQueue[BaseException | None]) -> None:
         try:
-            if self.backend == "trio":
-                import trio
-
-                trio.run(self._serve, ready)
-            else:
-                run_asyncio(lambda: self._serve(ready))
+            loop_starter(self.backend)(lambda: self._serve(ready))
         except BaseException as exc:  # pragma: no cover - a crash before the loop served
             ready.put(exc)
 
     async def _serve(self, ready: queue.SimpleQueue[BaseException | None]) -> None:
-        if self.backend == "trio":
-            import trio
-
-            token = trio.lowlevel.current_trio_token()
-            self._post = token.run_sync_soon
-        else:
-            loop = asyncio.get_running_loop()
-
-            def post(callback: Callable[[], None]) -> None:
-                loop.call_soon_threadsafe(callback)
-
-            self._post = post
+        self._cancelled = anyio.get_cancelled_exc_class()
+        self._post = current_backend().post
         wake = anyio.Event()
 
         def set_wake() -> None:

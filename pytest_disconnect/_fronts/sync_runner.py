@@ -7,60 +7,88 @@ and lets the loop be closed without waiting for work that resists cancellation.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
-import queue
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Literal, TypeVar
+from typing import Generic, TypeVar
 
+from .._backends.loops import SHUTDOWN_GRACE as SHUTDOWN_GRACE  # run()'s callers bound their wait with it
+from .._backends.loops import LoopName, loop_starter
 from .._compat import thread_frames
 from .._errors import EventLoopBlocked
 from .._result import Block
 from .._watch.frames import describe_frame, innermost_app_frame
 
 T = TypeVar("T")
-Backend = Literal["asyncio", "trio"]
-#: Seconds the loop thread may take to shut down after the verdict before it is left behind.
-SHUTDOWN_GRACE = 1.0
+Backend = LoopName
+
+
+class Reply(Generic[T]):
+    """One call's outcome, handed from the loop's thread to the caller's (shared by run()'s fresh
+    loops and the lifespan's AppLoop)."""
+
+    __slots__ = ("_outcome", "_ready")
+
+    def __init__(self) -> None:
+        self._outcome: tuple[bool, object] | None = None
+        self._ready = threading.Lock()  # held until the outcome is in: wait() acquires it
+        self._ready.acquire()
+
+    async def fill(self, main: Callable[[], Awaitable[T]],
+                   reraise: type[BaseException] | tuple[type[BaseException], ...]) -> None:
+        """On the loop: await ``main()`` and keep what it gave; re-raise what ``reraise`` names."""
+        try:
+            self._put((True, await main()))
+        except BaseException as exc:  # handed to the caller's thread, re-raised there
+            self._put((False, exc))
+            if isinstance(exc, reraise):
+                raise
+
+    def fail(self, exc: BaseException) -> None:
+        """A crash before fill() answered (the loop did not start); ignored after an answer."""
+        self._put((False, exc))
+
+    def _put(self, outcome: tuple[bool, object]) -> None:
+        if self._outcome is None:
+            self._outcome = outcome
+            self._ready.release()
+
+    def wait(self, timeout: float) -> bool:
+        """From the caller's thread: wait at most ``timeout`` s for the outcome; whether it came."""
+        return self._ready.acquire(timeout=timeout)
+
+    def take(self) -> T:
+        """The value main() returned, or raise what it raised."""
+        __tracebackhide__ = True
+        assert self._outcome is not None
+        ok, value = self._outcome
+        if not ok:
+            assert isinstance(value, BaseException)
+            raise value
+        return value  # type: ignore[return-value]
 
 
 def run_in_loop_thread(main: Callable[[], Awaitable[T]], *, backend: Backend, bound: float,
                        target: str) -> T:
-    """Run ``main()`` on a new ``backend`` loop in a daemon thread; wait at most ``bound`` s."""
+    """Run ``main()`` on a new ``backend`` loop in a daemon thread; wait at most ``bound`` s for it,
+    then at most SHUTDOWN_GRACE for the loop to close (a loop that takes longer is left behind)."""
     __tracebackhide__ = True
-    box: queue.SimpleQueue[tuple[bool, object]] = queue.SimpleQueue()
-
-    async def deliver() -> None:
-        try:
-            box.put((True, await main()))
-        except BaseException as exc:  # handed to the caller's thread, re-raised there
-            box.put((False, exc))
-            raise
+    reply: Reply[T] = Reply()
+    start = loop_starter(backend)
 
     def loop_thread() -> None:
         try:
-            if backend == "trio":
-                import trio
-
-                trio.run(deliver)
-            else:
-                run_asyncio(deliver)
-        except BaseException as exc:  # already delivered, or a crash before deliver() ran
-            box.put((False, exc))
+            start(lambda: reply.fill(main, BaseException))
+        except BaseException as exc:  # already answered, or a crash before fill() ran
+            reply.fail(exc)
 
     thread = threading.Thread(target=contextvars.copy_context().run, args=(loop_thread,),
                               name=f"pytest-disconnect {target}", daemon=True)
     thread.start()
-    try:
-        ok, value = box.get(timeout=bound)
-    except queue.Empty:
-        raise loop_blocked(thread, bound, target) from None
+    if not reply.wait(bound):
+        raise loop_blocked(thread, bound, target)
     thread.join(SHUTDOWN_GRACE)
-    if not ok:
-        assert isinstance(value, BaseException)
-        raise value
-    return value  # type: ignore[return-value]
+    return reply.take()
 
 
 def loop_blocked(thread: threading.Thread, bound: float, target: str) -> EventLoopBlocked:
@@ -93,20 +121,3 @@ def loop_interrupted(target: str, block: Block) -> EventLoopBlocked:
         f"could be reached; the app blocks it (time.sleep(), CPU work or blocking I/O in async code) "
         f"at:\n    {where}\n  {outcome}"
     )
-
-
-def run_asyncio(main: Callable[[], Awaitable[object]]) -> None:
-    """asyncio.run(), minus the wait for tasks that ignore cancellation."""
-    loop = asyncio.new_event_loop()
-    try:
-        loop.run_until_complete(main())
-    finally:
-        try:
-            leftovers = asyncio.all_tasks(loop)
-            for task in leftovers:
-                task.cancel()
-            if leftovers:
-                loop.run_until_complete(asyncio.wait(leftovers, timeout=SHUTDOWN_GRACE))
-            loop.run_until_complete(asyncio.wait_for(loop.shutdown_asyncgens(), SHUTDOWN_GRACE))
-        finally:
-            loop.close()  # tasks still pending here are abandoned, never to run again

@@ -28,6 +28,11 @@ class _Instrument(trio.abc.Instrument):
         except Exception:  # pragma: no cover - defensive, see class docstring
             pass
 
+    def __dir__(self) -> list[str]:
+        # trio's add_instrument() and remove_instrument() look for hooks in dir(instrument):
+        # naming only ours saves a sync run() on trio about 10 us (it adds one per run).
+        return ["task_spawned", "task_exited"]
+
     def task_exited(self, task: trio.lowlevel.Task) -> None:
         try:
             watched = self.by_task.pop(task, None)
