@@ -14,6 +14,11 @@ What it measures (scenarios per second, wall clock, ``time.perf_counter``):
   e  DisconnectTransport: ``await client.get("/")`` on an ``httpx.AsyncClient`` over
      ``DisconnectTransport(app)`` (no client leaves: the price an ordinary suite pays for being
      auditable), vs the same client over ``ASGITransport``; trivial Starlette endpoint.
+  f  case a through the fixture's result hook (``TestContext.record``, what the ``disconnect``
+     fixture hands ``Disconnect``): each scenario is also folded into the test's summary and
+     kept for its report section, which is written when the test's report is made (once per
+     round here, as once per test). a is ``Disconnect()`` without the hook; f - a is what a
+     real fixture test pays on top.
   d  the sync API: ``Disconnect().run(app, "GET", "/", check=False)`` (default ``after=0``),
      which starts a fresh event loop in a new thread per call. Its baseline is the sync
      httpx-based ``starlette.testclient.TestClient(app).get("/")`` used without ``with``,
@@ -68,8 +73,11 @@ with warnings.catch_warnings():  # starlette 1.x: "Using `httpx` with TestClient
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
+import pytest
+
 import pytest_disconnect
-from pytest_disconnect import Disconnect, DisconnectTransport, Trigger
+from pytest_disconnect import Disconnect, DisconnectTransport, Settings, Trigger
+from pytest_disconnect._fronts.current import TestContext
 
 BACKENDS = ("asyncio", "trio")
 NEVER = Trigger.never()
@@ -104,12 +112,15 @@ class Case:
     verdict: str  # what the plugin's verdict must be
     sync: bool = False
     transport: bool = False  # through DisconnectTransport instead of arun()
+    hooked: bool = False  # through the fixture's result hook (TestContext.record)
 
 
 CASES = (
     Case("a", "Starlette PlainText, after=never", starlette_app, NEVER, b"ok", "finished"),
     Case("b", "FastAPI async def -> dict, never", fastapi_app, NEVER, b'{"ok":true}', "finished"),
     Case("c", "Starlette, after=0 (disconnects)", starlette_app, LEAVE_AT_ONCE, None, "stopped"),
+    Case("f", "Starlette, never, report hook", starlette_app, NEVER, b"ok", "finished",
+         hooked=True),
     Case("e", "DisconnectTransport / ASGITransport", starlette_app, NEVER, b"ok", "finished",
          transport=True),
     Case("d", "sync run() after=0 / TestClient", starlette_app, LEAVE_AT_ONCE, None, "stopped",
@@ -162,15 +173,29 @@ def plugin_batch(case: Case, app: object) -> Batch:
         return transport_batch(case, app)
 
     async def batch(n: int) -> float:
-        disconnect = Disconnect()
+        context = TestContext(_Item(), Settings()) if case.hooked else None  # type: ignore[arg-type]
+        disconnect = Disconnect(on_result=None if context is None else context.record)
         start = time.perf_counter()
         for _ in range(n):
             await disconnect.arun(app, "GET", "/", after=case.after, check=False)  # type: ignore[arg-type]
+        if context is not None:
+            context.store_properties()  # the test's end: its summary and report sections
         elapsed = time.perf_counter() - start
         _check(case, disconnect.results[0])
         return elapsed
 
     return batch
+
+
+class _Item:
+    """The little of a pytest item that TestContext uses (where the test's report goes)."""
+
+    def __init__(self) -> None:
+        self.config = argparse.Namespace(stash=pytest.Stash())
+        self.user_properties: list[tuple[str, object]] = []
+
+    def add_report_section(self, when: str, key: str, content: str) -> None:
+        pass
 
 
 def transport_batch(case: Case, app: object) -> Batch:
@@ -284,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="measured rounds per series (default 9, quick 5)")
     parser.add_argument("--round-seconds", type=float,
                         help="target length of one round (default 0.25, quick 0.1)")
-    parser.add_argument("--cases", default="abced", help="which cases to run, e.g. 'ac' (default abced)")
+    parser.add_argument("--cases", default="abcfed", help="which cases to run, e.g. 'ac' (default abcfed)")
     args = parser.parse_args(argv)
 
     budget = Budget(rounds=args.rounds or (5 if args.quick else 9),
@@ -328,6 +353,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{_rate(theirs.median):>9} {ours.median / theirs.median:>5.2f}x "
                   f"{1e6 / ours.median:>8.1f} {ours.spread:>6.0%} {theirs.spread:>8.0%}")
     print("-" * len(header))
+    if "a" in args.cases and "f" in args.cases:
+        for backend in BACKENDS:
+            extra = 1e6 / results["f", backend][0].median - 1e6 / results["a", backend][0].median
+            print(f"f - a ({backend}): {extra:+.1f} us a scenario for the fixture's report hook")
     if "c" in args.cases or "d" in args.cases:
         print("c, d: the httpx column is a plain request (httpx cannot disconnect); d's baseline is "
               "TestClient without `with` (new loop + thread per request).")

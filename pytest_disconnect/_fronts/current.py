@@ -13,7 +13,7 @@ import pytest
 
 from .._report import records as _scenarios
 from .._report.kept_sections import KeptSections
-from .._report.summary import EndpointStats, fold
+from .._report.summary import EndpointStats, Tally, tally
 from .._result import DisconnectResult
 from .._settings import Settings, Source, apply, marker_layers, resolve
 
@@ -30,10 +30,11 @@ class TestContext:
         #: Requests still waiting for their verdict ('GET /events'), by whoever waits (a transport's exchange).
         self.pending: dict[object, str] = {}
         #: Per endpoint, folded as results come (the fixture keeps the results themselves).
-        self.stats: dict[str, EndpointStats] = {}
+        self._tallies: dict[str, Tally] = {}
         #: Every result, only when a report (JSON, CI) asks for every scenario.
         self.scenarios: list[DisconnectResult] | None = [] if _scenarios.wanted(item) else None
-        self.sections = KeptSections()
+        #: The scenarios whose report section may be shown: written only when the report is made.
+        self.sections: KeptSections[DisconnectResult] = KeptSections()
 
     @property
     def settings(self) -> Settings:
@@ -41,6 +42,11 @@ class TestContext:
         if self._settings is None:
             self._settings = resolve(self._base, marker_layers(self.item))
         return self._settings
+
+    @property
+    def stats(self) -> dict[str, EndpointStats]:
+        """Per endpoint, the results so far folded, in first-seen order."""
+        return {endpoint: counts.stats() for endpoint, counts in self._tallies.items()}
 
     def override(self, source: Source, values: Mapping[str, object]) -> Settings:
         """A fixture's settings, over the marker's (call arguments still win)."""
@@ -53,19 +59,23 @@ class TestContext:
         Inside a Hypothesis test the examples' results go to Hypothesis instead (notes and
         statistics), so a hundred passing examples do not flood the report.
         """
-        fold((result,), into=self.stats)
+        tally(self._tallies, result)
         if self.scenarios is not None:
             self.scenarios.append(result)
-        if "hypothesis" in sys.modules and _noted_for_hypothesis(result):
+        hypothesis = sys.modules.get("hypothesis")
+        if hypothesis is not None and hypothesis.currently_in_test_context():
+            _note_for_hypothesis(result)
             return
         if section:
-            from .._report.text import section_text
-
-            self.sections.add(section_text(result), failed=not result.passed)
+            self.sections.add(result, failed=not result.passed)
 
     def flush_sections(self) -> None:
         """Put the kept reports in the test's report (before each phase's report is made)."""
-        for text in self.sections.take():
+        if not self.sections.seen:
+            return
+        from .._report.text import section_text
+
+        for text in self.sections.take(section_text):
             self.item.add_report_section("call", "disconnect", text)
 
     def store_properties(self) -> None:
@@ -99,18 +109,16 @@ def current() -> TestContext | None:
     return _STACK[-1] if _STACK else None
 
 
-def _noted_for_hypothesis(result: DisconnectResult) -> bool:
+def _note_for_hypothesis(result: DisconnectResult) -> None:
     """Inside a @given test: note the scenario for Hypothesis instead of the pytest report.
 
-    Returns False outside one. The note is printed with the falsifying example;
-    the verdict feeds ``--hypothesis-show-statistics``.
+    The note is printed with the falsifying example; the verdict feeds
+    ``--hypothesis-show-statistics``. Outside one (checked first: it is every scenario's
+    cost once Hypothesis is imported), nothing is noted.
     """
-    from hypothesis import currently_in_test_context, event, note
+    from hypothesis import event, note
 
     from .._report.text import headline
 
-    if not currently_in_test_context():
-        return False
     note(f"disconnect: after={result.settings.after!r}: {headline(result)}")
     event(f"disconnect verdict: {result.verdict}")
-    return True

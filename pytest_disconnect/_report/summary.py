@@ -96,6 +96,42 @@ def fold(results: Iterable[DisconnectResult], into: dict[str, EndpointStats] | N
     return table
 
 
+class Tally:
+    """One endpoint's requests folded as they come, in place: EndpointStats.merge's rules without
+    a frozen object per request (a test may loop over thousands of scenarios)."""
+
+    __slots__ = ("censored", "disconnected", "endpoint", "latency", "looked", "requests", "severity")
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.requests = self.disconnected = self.looked = 0
+        self.severity = len(SEVERITY)
+        self.latency: float | None = None
+        self.censored = False
+
+    def add(self, result: DisconnectResult) -> None:
+        self.requests += 1
+        self.disconnected += result.disconnected_at is not None
+        self.looked += bool(result.looked)
+        self.severity = min(self.severity, SEVERITY.index(result.verdict))
+        latency, censored = _stop_latency(result)
+        if latency is not None and (self.latency is None or (censored, latency) > (self.censored, self.latency)):
+            self.latency, self.censored = latency, censored
+
+    def stats(self) -> EndpointStats:
+        return EndpointStats(self.endpoint, self.requests, self.disconnected, SEVERITY[self.severity],
+                             self.latency, self.censored, self.looked)
+
+
+def tally(tallies: dict[str, Tally], result: DisconnectResult) -> None:
+    """Fold one result into its endpoint's tally."""
+    endpoint = result.endpoint
+    known = tallies.get(endpoint)
+    if known is None:
+        known = tallies[endpoint] = Tally(endpoint)
+    known.add(result)
+
+
 def add(table: dict[str, EndpointStats], stats: EndpointStats) -> None:
     known = table.get(stats.endpoint)
     table[stats.endpoint] = stats if known is None else known.merge(stats)
