@@ -39,28 +39,42 @@ class ScenarioClock:
             align=ALIGN)
         _time_reads.start()
 
-    def watch(self, workset: WorkSet, start: float, timeline: TimelineRecorder) -> None:
-        """Point the scenario's work at this clock (thread timestamps, real-clock reads)."""
+    def thread_now(self, start: float) -> Callable[[], float] | None:
+        """The work set's scenario time from any thread, as the driver's now(); None: the real clock."""
         virtual = self._virtual
         if virtual is None:
-            return
-        self._workset = workset
-        workset.thread_now = lambda: round(virtual.now() - start, 9)  # as the driver's now()
+            return None
+
+        def now() -> float:
+            return round(virtual.now() - start, 9)
+
+        return now
+
+    def time_read_notice(self, start: float, timeline: TimelineRecorder) -> Callable[[str, str], None] | None:
+        """What the work set calls when app code reads the real clock (virtual only), until stop()."""
+        if self._virtual is None:
+            return None
+        read = self.read
 
         def noticed(function: str, where: str) -> None:
-            if where not in self.time_reads:
+            if self._workset is not None and where not in self.time_reads:  # watched, not yet stopped
                 self.time_reads[where] = function
-                timeline.add(workset.now(), "app", "app read the real clock: {} at {}", function, where)
+                at = round(read() - start, 9)  # as the scenario's now(), on the loop
+                timeline.add(at, "app", "app read the real clock: {} at {}", function, where)
 
-        workset.notice_time_read = noticed
+        return noticed
+
+    def watch(self, workset: WorkSet) -> None:
+        """The work whose threads and processes keep the virtual clock from jumping (until stop())."""
+        if self._virtual is not None:
+            self._workset = workset
 
     def stop(self) -> None:
         if self._deactivate is not None:
             deactivate, self._deactivate = self._deactivate, None
             deactivate()
             _time_reads.stop()
-        if self._workset is not None:
-            self._workset.notice_time_read = None
+        self._workset = None  # also ends the notices (and the cycle through the work set's hook)
 
     def _real_pending(self) -> bool:
         workset = self._workset

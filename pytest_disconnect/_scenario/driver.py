@@ -96,7 +96,10 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
         try:
             plan = Plan(app, request, settings, settings.after if trigger is None else trigger,
                         allow, heavy, entry, state, on_channel)
-            return await Scenario(plan, backend, clock, serving).run()
+            scenario = Scenario(plan, backend, clock, serving)
+            result = await scenario.run()
+            scenario.release()  # a clean scenario is freed now, not by the cyclic GC
+            return result
         finally:
             clock.stop()
     finally:

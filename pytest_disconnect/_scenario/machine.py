@@ -89,8 +89,10 @@ class Scenario:
         self.waker = waker_for(loop.name)
         self.workset = WorkSet(self.now, self.timeline, loop.new_event, loop.post,
                                plan.allow | frozenset(self.settings.allow), on_all_done=self.work_ended,
-                               response_complete_at=self._response_complete_at)
-        clock.watch(self.workset, self.start, self.timeline)
+                               response_complete_at=self._response_complete_at,
+                               thread_now=clock.thread_now(self.start),
+                               notice_time_read=clock.time_read_notice(self.start, self.timeline))
+        clock.watch(self.workset)
         self.trigger = plan.trigger
         self.channel = serving.channel(plan.request, ChannelOptions(
             profile=PROFILES[self.settings.server], trigger=self.trigger, now=self.now,
@@ -321,3 +323,23 @@ class Scenario:
             sends_after_disconnect=channel.sends_after_disconnect,
             entry=self.plan.entry,
         )
+
+    def release(self) -> None:
+        """After the result, in a scenario that ended clean (the app returned normally, every piece
+        of work ended): let go of the parts, so the scenario is freed by reference counting, not
+        left to the cyclic GC (its parts hold its bound methods). A scenario with work left keeps
+        everything: freeing a suspended coroutine would move its finalisation.
+
+        Kept: what a late callback may still use (the client leaving after the end wakes the waker).
+        """
+        workset = self.workset
+        if not (self.call.returned_normally and self.cancelled_at is None and workset.all_ended()):
+            return
+        workset.release()
+        kept = {name: self.__dict__[name] for name in _KEPT_AFTER_RELEASE}
+        self.__dict__.clear()
+        self.__dict__.update(kept)
+
+
+#: What Scenario's callbacks (channel_changed, app_returned, work_ended, _blocked, the clocks) read.
+_KEPT_AFTER_RELEASE = ("waker", "read", "start", "timeline", "blocks")

@@ -48,16 +48,18 @@ class WorkSet:
                  post: Callable[[Callable[[], None]], None] | None = None,
                  allow: frozenset[str] = frozenset(), *,
                  on_all_done: Callable[[], None] = lambda: None,
-                 response_complete_at: Callable[[], float | None] = lambda: None) -> None:
+                 response_complete_at: Callable[[], float | None] = lambda: None,
+                 thread_now: Callable[[], float] | None = None,
+                 notice_time_read: Callable[[str, str], None] | None = None) -> None:
         self.now = now
         self.loop_thread = threading.get_ident()
         self.allow = AllowPolicy(allow)
         #: The same clock, readable from any thread (the loop's own clock may not be).
         self._real_start = time.monotonic() - now()
-        #: Scenario time as read from worker threads; the driver points it at the virtual clock.
-        self.thread_now: Callable[[], float] = self.real_now
-        #: Set under the virtual clock: called when app code reads time.monotonic() and the like.
-        self.notice_time_read: Callable[[str, str], None] | None = None
+        #: Scenario time as read from worker threads, when not the real clock (the virtual one's).
+        self._thread_now = thread_now
+        #: Under the virtual clock: called when app code reads time.monotonic() and the like.
+        self.notice_time_read = notice_time_read
         #: Runs a callback on the loop from another thread.
         self.post = post or (lambda callback: callback())
         self.timeline = timeline
@@ -88,6 +90,11 @@ class WorkSet:
 
     def real_now(self) -> float:
         return time.monotonic() - self._real_start
+
+    def thread_now(self) -> float:
+        """Scenario time, readable from any thread (a method, not a bound copy: no self-reference)."""
+        clock = self._thread_now
+        return time.monotonic() - self._real_start if clock is None else clock()
 
     def started(self, task: object, coro: object, name: str | None = None,
                 kind: WorkKind | None = None) -> Work:
@@ -177,6 +184,17 @@ class WorkSet:
             if work.allowed and owner is not None and owner.ended_at is None and not owner.allowed and (
                     owner.kind != "app" or self.response_complete_at() is not None):
                 self._let_go(owner)
+
+    def release(self) -> None:
+        """Once every piece of work has ended: drop the tasks and coroutines. A task's context
+        holds this work set (the ContextVar), so keeping them made a reference cycle per scenario."""
+        for work in self.works:
+            work.task = work.coro = None
+        self._by_task.clear()
+
+    def all_ended(self) -> bool:
+        """Every piece of work ended, allowed work too (``done`` counts judged work only)."""
+        return all(work.ended_at is not None for work in self.works)
 
     def owner_of_current_task(self) -> Work | None:
         return self._by_task.get(_current_task())
