@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from operator import itemgetter
 from typing import Literal
 
 from ._asgi.servers import PROFILES
@@ -67,7 +68,7 @@ class Timeline:
         delivered late is dated when the client left)."""
         timeline = cls.__new__(cls)
         timeline._events = None
-        timeline._raw = tuple(sorted(raw, key=_at))
+        timeline._raw = tuple(sorted(raw, key=_at))  # stable: ties keep their order
         return timeline
 
     @property
@@ -96,8 +97,8 @@ class Timeline:
         return [event.text for event in self.events]
 
 
-def _at(raw: _Raw) -> float:
-    return raw[0]
+#: An event's time (a C-level key: the sort runs once per scenario).
+_at: Callable[[_Raw], float] = itemgetter(0)
 
 
 class TimelineRecorder:
@@ -293,3 +294,33 @@ class DisconnectResult:
         if self.disconnected_at is None or self.delivered_at is None:
             return None
         return self.delivered_at - self.disconnected_at
+
+
+#: Each field's slot setter, in the fields' order (what the frozen __init__ does, field by field).
+_RESULT_SLOTS: tuple[Callable[[DisconnectResult, object], None], ...] = tuple(
+    getattr(DisconnectResult, field.name).__set__ for field in fields(DisconnectResult))
+
+
+def scenario_result(  # one parameter per field, by position
+        method: str, path: str, settings: Settings, disconnected_at: float | None, delivered_at: float | None,
+        first_seen_at: float | None, stopped_at: float | None, cancelled_at: float | None, status: int | None,
+        headers: tuple[tuple[bytes, bytes], ...], body: bytes, timeline: Timeline, work: tuple[WorkRecord, ...],
+        verdict: Verdict, app_error: BaseException | None, returned_at: float | None,
+        protocol_error: AssertionError | None, response_complete_at: float | None, blocks: tuple[Block, ...],
+        receive_calls: int, receives_after_disconnect: int, sends_after_disconnect: int,
+        response_started_at: float | None, chunks_thrown_away: int, route: str | None, handler_matched: bool,
+        starved: tuple[tuple[float, float], ...], time_reads: tuple[str, ...], entry: Entry) -> DisconnectResult:
+    """``DisconnectResult(...)`` with every field given by position, for the end of each scenario.
+
+    The keyword call of the frozen class's ``__init__`` (29 keywords, each set through
+    ``object.__setattr__``) cost more than the rest of the result together. Same object:
+    a test holds these parameters to the fields, in order.
+    """
+    result = object.__new__(DisconnectResult)
+    values = (method, path, settings, disconnected_at, delivered_at, first_seen_at, stopped_at, cancelled_at,
+              status, headers, body, timeline, work, verdict, app_error, returned_at, protocol_error,
+              response_complete_at, blocks, receive_calls, receives_after_disconnect, sends_after_disconnect,
+              response_started_at, chunks_thrown_away, route, handler_matched, starved, time_reads, entry)
+    for set_slot, value in zip(_RESULT_SLOTS, values, strict=True):
+        set_slot(result, value)
+    return result

@@ -1,0 +1,35 @@
+"""The scenario's result is built by position (the keyword call cost more than the rest of the
+result): the same frozen DisconnectResult as the keyword constructor makes."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+import pytest
+
+from pytest_disconnect import DisconnectResult
+from pytest_disconnect._result import scenario_result
+
+from .test_report import KEPT_RUNNING
+
+
+def test_the_positional_build_takes_every_field_in_order() -> None:
+    fields = [field.name for field in dataclasses.fields(DisconnectResult)]
+    assert list(inspect.signature(scenario_result).parameters) == fields
+
+
+def test_the_positional_build_makes_the_same_result() -> None:
+    values = [getattr(KEPT_RUNNING, field.name) for field in dataclasses.fields(DisconnectResult)]
+    built = scenario_result(*values)
+    assert type(built) is DisconnectResult
+    assert built == KEPT_RUNNING and hash(built) == hash(KEPT_RUNNING) and repr(built) == repr(KEPT_RUNNING)
+    assert dataclasses.replace(built, status=500).status == 500
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.status = 500  # type: ignore[misc]
+
+
+def test_a_missing_value_is_an_error() -> None:
+    values = [getattr(KEPT_RUNNING, field.name) for field in dataclasses.fields(DisconnectResult)]
+    with pytest.raises(TypeError):
+        scenario_result(*values[:-1])
