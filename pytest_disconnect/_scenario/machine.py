@@ -317,16 +317,16 @@ class Scenario:
         left to the cyclic GC (its parts hold its bound methods). A scenario with work left keeps
         everything: freeing a suspended coroutine would move its finalisation.
 
-        Kept: what a late callback may still use (the client leaving after the end wakes the waker).
+        Only the parts that hold its bound methods are dropped: a late callback (the client
+        leaving after the end wakes the waker) still finds what it uses.
         """
         workset = self.workset
         if not (self.call.returned_normally and self.cancelled_at is None and workset.all_ended()):
             return
         workset.release()
-        kept = {name: self.__dict__[name] for name in _KEPT_AFTER_RELEASE}
-        self.__dict__.clear()
-        self.__dict__.update(kept)
+        for name in _HOLD_BOUND_METHODS:
+            self.__dict__.pop(name, None)
 
 
-#: What Scenario's callbacks (channel_changed, app_returned, work_ended, _blocked, the clocks) read.
-_KEPT_AFTER_RELEASE = ("waker", "read", "start", "timeline", "blocks")
+#: The scenario's parts that hold its bound methods (and ``now``, one itself): the cycles.
+_HOLD_BOUND_METHODS = ("workset", "channel", "call", "watch", "now")
