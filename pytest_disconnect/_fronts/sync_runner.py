@@ -49,8 +49,11 @@ class Reply(Generic[T]):
         self._put((False, exc))
 
     def _put(self, outcome: tuple[bool, object]) -> None:
-        if self._outcome is None:
+        if self._outcome is not None:
+            return
+        try:
             self._outcome = outcome
+        finally:  # an interrupt raised into the loop thread right here must not keep the caller waiting
             self._ready.release()
 
     def wait(self, timeout: float) -> bool:
