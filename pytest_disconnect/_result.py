@@ -296,9 +296,22 @@ class DisconnectResult:
         return self.delivered_at - self.disconnected_at
 
 
-#: Each field's slot setter, in the fields' order (what the frozen __init__ does, field by field).
-_RESULT_SLOTS: tuple[Callable[[DisconnectResult, object], None], ...] = tuple(
-    getattr(DisconnectResult, field.name).__set__ for field in fields(DisconnectResult))
+def _slot_filler(cls: type[DisconnectResult]) -> Callable[..., DisconnectResult]:
+    """A function taking every field by position and setting the frozen slots one by one: what the
+    class's ``__init__`` does, without its keyword parsing and its ``object.__setattr__`` per field.
+    Generated from the fields, as ``dataclasses`` generates ``__init__`` (a loop cost twice as much)."""
+    names = [field.name for field in fields(cls)]
+    setters = {f"_set_{name}": getattr(cls, name).__set__ for name in names}
+    source = (f"def fill({', '.join(names)}):\n    result = _new(_cls)\n"
+              + "".join(f"    _set_{name}(result, {name})\n" for name in names) + "    return result\n")
+    namespace: dict[str, object] = {"_new": object.__new__, "_cls": cls, **setters}
+    exec(source, namespace)  # the source is made above from the class's own field names
+    fill = namespace["fill"]
+    assert callable(fill)
+    return fill
+
+
+_fill_result = _slot_filler(DisconnectResult)
 
 
 def scenario_result(  # one parameter per field, by position
@@ -316,11 +329,8 @@ def scenario_result(  # one parameter per field, by position
     ``object.__setattr__``) cost more than the rest of the result together. Same object:
     a test holds these parameters to the fields, in order.
     """
-    result = object.__new__(DisconnectResult)
-    values = (method, path, settings, disconnected_at, delivered_at, first_seen_at, stopped_at, cancelled_at,
-              status, headers, body, timeline, work, verdict, app_error, returned_at, protocol_error,
-              response_complete_at, blocks, receive_calls, receives_after_disconnect, sends_after_disconnect,
-              response_started_at, chunks_thrown_away, route, handler_matched, starved, time_reads, entry)
-    for set_slot, value in zip(_RESULT_SLOTS, values, strict=True):
-        set_slot(result, value)
-    return result
+    return _fill_result(method, path, settings, disconnected_at, delivered_at, first_seen_at, stopped_at,
+                        cancelled_at, status, headers, body, timeline, work, verdict, app_error, returned_at,
+                        protocol_error, response_complete_at, blocks, receive_calls, receives_after_disconnect,
+                        sends_after_disconnect, response_started_at, chunks_thrown_away, route, handler_matched,
+                        starved, time_reads, entry)
