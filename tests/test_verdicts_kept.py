@@ -16,7 +16,7 @@ from .apps import ignores_disconnect
 SERVICE = '''
 import anyio
 from starlette.applications import Starlette
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, StreamingResponse
 from starlette.routing import Route
 
 async def careful(request):
@@ -34,7 +34,14 @@ async def slow(request):
     await anyio.sleep(0.5)
     return PlainTextResponse("slow")
 
-app = Starlette(routes=[Route("/careful", careful), Route("/slow", slow)])
+async def drip(request):
+    async def parts():
+        yield b"first"
+        await anyio.sleep(0.5)
+        yield b"last"
+    return StreamingResponse(parts())
+
+app = Starlette(routes=[Route("/careful", careful), Route("/slow", slow), Route("/drip", drip)])
 '''
 
 
@@ -184,11 +191,11 @@ from service import app
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_left_open():
     client = httpx.AsyncClient(transport=DisconnectTransport(app), base_url="http://t")
-    response = await client.send(client.build_request("GET", "/slow"), stream=True)
+    response = await client.send(client.build_request("GET", "/drip"), stream=True)
     assert response.status_code == 200  # neither read to the end nor closed, and the client never closed
 ''')
     result = service.runpytest("--junitxml=report.xml")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["disconnect: 1 request(s) never reached a verdict, since their test ended first*: "
-                                 "GET /slow (test_it.py::test_left_open[[]asyncio[]])"])
-    assert 'name="disconnect-unjudged" value="GET /slow"' in (service.path / "report.xml").read_text()
+                                 "GET /drip (test_it.py::test_left_open[[]asyncio[]])"])
+    assert 'name="disconnect-unjudged" value="GET /drip"' in (service.path / "report.xml").read_text()

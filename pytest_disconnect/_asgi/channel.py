@@ -42,6 +42,18 @@ class ChannelOptions:
     new_event: Callable[[], WaitableEvent]
     #: Seconds after the disconnect from which receive() checkpoints (the watch limit).
     stall_after: float | None = None
+    #: Told of every change the client can see (a client reading the response as it comes).
+    on_change: Callable[[], None] | None = None
+    #: When such a client gives up waiting (its read timeout, from the request's start).
+    gives_up_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSide:
+    """What a client that reads the response as it comes (the transport's caller) gives its channel."""
+
+    on_change: Callable[[], None]
+    gives_up_at: float | None = None
 
 
 class Channel:
@@ -82,9 +94,9 @@ class Channel:
         self.delivered: list[bytes] = []
         self.delivered_complete = False
         #: Told of every change the client can see: the response so far, the client leaving.
-        self.on_change: Callable[[], None] = _nothing
-        #: When the client gives up waiting (its read timeout), while it waits; set by the transport.
-        self.gives_up_at: float | None = None
+        self.on_change: Callable[[], None] = options.on_change or _nothing
+        #: When the client gives up waiting (its read timeout), while it waits; the transport moves it.
+        self.gives_up_at: float | None = options.gives_up_at
         #: scope["extensions"] offers http.response.debug (an audited TestClient does), and what came.
         self.offers_debug = "http.response.debug" in (request.extensions or {})
         self.debug_info: object = None

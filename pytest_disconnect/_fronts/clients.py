@@ -48,23 +48,45 @@ _SYNC_STREAMS: dict[str, type] = {}
 
 
 class _AsyncStream:
-    """An async byte stream over the exchange's body, for either library."""
+    """An async byte stream over the exchange's body, for either library; ``parts``: the whole
+    body, when the exchange was judged before its head was handed over (nothing left to wait for)."""
 
-    def __init__(self, body: AsyncBody) -> None:
+    def __init__(self, body: AsyncBody, parts: list[bytes] | None) -> None:
         self._body = body
+        self._parts = parts
 
     def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._parts is not None:
+            return _Parts(self._parts)
         return self._body.__aiter__()
 
     async def aclose(self) -> None:
-        await self._body.aclose()
+        if self._parts is None:
+            await self._body.aclose()
+
+
+class _Parts:
+    """A buffered body as an async iterator (an object, not a generator: trio warns about those
+    dropped unfinished)."""
+
+    def __init__(self, parts: list[bytes]) -> None:
+        self._parts = iter(parts)
+
+    def __aiter__(self) -> _Parts:
+        return self
+
+    async def __anext__(self) -> bytes:
+        for part in self._parts:
+            return part
+        raise StopAsyncIteration
 
 
 class _SyncStream:
     """A sync byte stream over the exchange's body: each part is fetched on the portal's loop."""
 
-    def __init__(self, body: AsyncBody, portal: BlockingPortal, stack: ExitStack) -> None:
+    def __init__(self, body: AsyncBody, portal: BlockingPortal, stack: ExitStack, parts: list[bytes] | None) -> None:
         self._body = body
+        self._parts = parts  # the whole body, when already judged: read without the portal's loop
         self._portal = portal
         self._stack = stack  # closes the portal when it was started for this request
         self._closed = False
@@ -73,6 +95,9 @@ class _SyncStream:
 
     def __iter__(self) -> Iterator[bytes]:
         __tracebackhide__ = True
+        if self._parts is not None:
+            yield from self._parts
+            return
         parts = self._body.__aiter__()
         while True:
             try:
@@ -86,29 +111,32 @@ class _SyncStream:
             return
         self._closed = True
         try:
-            self._portal.call(self._body.aclose)
+            if self._parts is None:
+                self._portal.call(self._body.aclose)
         finally:
             self._stack.close()
             if self.on_close is not None:
                 self.on_close()
 
 
-def async_stream(library: ModuleType, body: AsyncBody) -> Any:
-    """``body`` as the library's AsyncByteStream (its clients accept only their own)."""
+def async_stream(library: ModuleType, body: AsyncBody, parts: list[bytes] | None = None) -> Any:
+    """``body`` (or its ``parts``, already all there) as the library's AsyncByteStream (its clients
+    accept only their own)."""
     kind = _ASYNC_STREAMS.get(library.__name__)
     if kind is None:
         kind = _ASYNC_STREAMS[library.__name__] = type("DisconnectAsyncStream",
                                                        (_AsyncStream, library.AsyncByteStream), {})
-    return kind(body)
+    return kind(body, parts)
 
 
-def sync_stream(library: ModuleType, body: AsyncBody, portal: BlockingPortal, stack: ExitStack) -> Any:
-    """``body`` as the library's SyncByteStream, read through ``portal``."""
+def sync_stream(library: ModuleType, body: AsyncBody, portal: BlockingPortal, stack: ExitStack,
+                parts: list[bytes] | None = None) -> Any:
+    """``body`` as the library's SyncByteStream, read through ``portal`` (or its ``parts``, already all there)."""
     kind = _SYNC_STREAMS.get(library.__name__)
     if kind is None:
         kind = _SYNC_STREAMS[library.__name__] = type("DisconnectSyncStream",
                                                       (_SyncStream, library.SyncByteStream), {})
-    return kind(body, portal, stack)
+    return kind(body, portal, stack, parts)
 
 
 def new_portal(backend: str) -> PortalFactory:

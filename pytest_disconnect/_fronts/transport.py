@@ -19,7 +19,7 @@ import anyio
 import httpx
 from anyio.from_thread import BlockingPortal
 
-from .._asgi.channel import Channel
+from .._asgi.channel import Channel, ClientSide
 from .._asgi.request import Request
 from .._asgi.trigger import CLIENT_DECIDES, Trigger
 from .._backends import current as current_backend
@@ -27,7 +27,7 @@ from .._errors import ClientLeft, NotAnASGIApp
 from .._report.kept_results import Results
 from .._report.text import headline
 from .._result import DisconnectResult, Entry
-from .._scenario.driver import check_app, drive
+from .._scenario.driver import Started, check_app, start
 from .._settings import TRANSPORT_OPTIONS, Settings, Source, TransportOptions, apply, keyword_options
 from .._types import ASGIApp, WaitableEvent
 from . import current as _current
@@ -101,7 +101,8 @@ class DisconnectTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
         chunks = [bytes(chunk) async for chunk in request.stream]
         exchange, (status, headers) = await self._open_exchange(request, chunks, library)
         response: httpx.Response = library.Response(
-            status, headers=headers, stream=async_stream(library, _Body(exchange)), request=request)
+            status, headers=headers, stream=async_stream(library, _Body(exchange), exchange.buffered()),
+            request=request)
         _attach_debug(response, exchange)
         return response
 
@@ -120,8 +121,12 @@ class DisconnectTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
         except BaseException:
             stack.close()
             raise
+        parts = exchange.buffered()
+        if parts is not None:  # judged already: a loop started for this request only can end now
+            stack.close()
         response: httpx.Response = library.Response(
-            status, headers=headers, stream=sync_stream(library, _Body(exchange), portal, stack), request=request)
+            status, headers=headers, stream=sync_stream(library, _Body(exchange), portal, stack, parts),
+            request=request)
         _attach_debug(response, exchange)
         return response
 
@@ -200,7 +205,10 @@ class _TimedOut(Exception):
 
 
 class _Exchange:
-    """One request: the scenario runs in a background task; the caller reads what reached it."""
+    """One request, driven from the caller's task: the caller starts the app (the request's only
+    task), waits for the response's head, and runs the scenario's phases once it is done with the
+    response (read to its end, closed, timed out or cancelled). A response whole by the time its
+    head arrives is concluded at once and handed over buffered, as ASGITransport does."""
 
     def __init__(self, transport: DisconnectTransport, original: httpx.Request, request: Request,
                  settings: Settings, planned: Trigger, context: _current.TestContext | None,
@@ -213,57 +221,111 @@ class _Exchange:
         self.planned = planned
         self.context = context
         self.timeout = _read_timeout(original)
+        self.started: Started | None = None
         self.channel: Channel | None = None
         self.result: DisconnectResult | None = None
         self.crash: BaseException | None = None
-        self.finished = False
+        self.finished = False  # the scenario's phases ended (result or crash set)
         self.concluded = False
         self.handed = 0  # body parts handed to the caller
         self.head_given = False  # the status and headers were handed to the caller
         #: The body of the 500 answered for an app that sent no response.
         self.error_body: bytes | None = None
         self._leave_reason: str | None = None
+        self._phases_begun = False
         #: Every task waiting on this exchange (a reader, and a client closing it from elsewhere).
         self._waiters: set[WaitableEvent] = set()
         self._loop = current_backend()
-        self._started = 0.0  # the loop's time when the scenario started
         if context is not None:  # until concluded: a test that ends first is told its verdict was lost
             context.pending[self] = request.target
-        self._task: object = None  # a strong reference: asyncio keeps only weak ones
+        self._task: object = None  # the phases' task, when they run beside the reader (asyncio keeps weak refs)
 
     async def open(self) -> tuple[int, list[tuple[bytes, bytes]]]:
         """The response's status and headers once they reached the client; raises if none did."""
         __tracebackhide__ = True
-        self.transport._open.add(self)
-        self._task = self._loop.spawn_detached(self._run, f"pytest-disconnect client: {self.request.target}")
-        # The read timeout counts from the scenario's start (exact numbers on the virtual clock).
-        await self._until(lambda: self.finished or self.channel is not None, timeout=False)
-        await self._until(self._has(lambda channel: channel.delivered_start or channel.left), since=self._started)
-        channel = self.channel
-        if channel is not None and channel.delivered_start:
+        transport = self.transport
+        transport._open.add(self)
+        try:
+            # The read timeout counts from the scenario's start (exact numbers on the virtual clock).
+            started = await start(transport.app, self.request, self.settings, ClientSide(self._wake, self.timeout),
+                                  trigger=self.planned, entry=self._entry(), serving=serving_for(self.settings),
+                                  **transport._extras)
+        except BaseException as exc:
+            self.crash, self.finished, self.concluded = exc, True, True
+            self._forget()
+            self._wake()
+            raise
+        self.started, channel = started, started.channel
+        self.channel = channel
+        if self._leave_reason is not None:  # the client gave up while the scenario began (live mode)
+            channel.leave(reason=self._leave_reason)
+        await self._until(self._has(lambda channel: channel.delivered_start or channel.left),
+                          since=started.began, moment=self._moment(started.began))
+        if channel.delivered_start:
             self.head_given = True
+            await self._after_head(channel)
             return channel.status or 500, list(channel.headers)
         # Shielded: a caller cancelled now (its own timeout, say) must still get the verdict.
         with anyio.CancelScope(shield=True):
             result = await self._conclude()
-        if channel is not None and channel.left:
+        if channel.left:
             raise self._gone(result)
         # The app ended without a response: uvicorn answers 500 for it (ASGITransport too, when
         # told not to raise the app's exception).
         self.error_body = b"Internal Server Error"
         return 500, [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21")]
 
-    async def _run(self) -> None:
+    async def _after_head(self, channel: Channel) -> None:
+        """The head reached the caller: conclude now if the whole response did; otherwise a client
+        with a planned leaving needs the phases beside its reads (they leave at the moment, cancel
+        at the limit); a client that decides for itself runs them when it is done with the body."""
+        if channel.delivered_complete:
+            with anyio.CancelScope(shield=True):
+                await self._conclude()
+        elif self.planned is not CLIENT_DECIDES and not self.finished:
+            self._phases_begun = True
+            self._task = self._loop.spawn_detached(self._phases, f"pytest-disconnect client: {self.request.target}")
+
+    def _moment(self, began: float) -> float | None:
+        """When a timed client leaves, on the loop's clock: the head wait ends there, and the phases leave."""
+        planned = self.planned
+        return began + planned.seconds if planned.kind == "time" and planned.seconds else None
+
+    def buffered(self) -> list[bytes] | None:
+        """The whole body, when the exchange was concluded before its head was handed over."""
+        if not self.concluded:
+            return None
+        if self.error_body is not None:
+            return [self.error_body]
+        channel = self.channel
+        if channel is None or self.original.method == "HEAD":  # as ASGITransport and TestClient: no body for HEAD
+            return []
+        return [part for part in channel.delivered if part]
+
+    async def _phases(self) -> None:
+        """The scenario's second half, run once, by whoever needs the verdict first."""
+        started = self.started
+        assert started is not None
         try:
-            self.result = await drive(self.transport.app, self.request, self.settings,
-                                      trigger=self.planned, on_channel=self._attach, entry=self._entry(),
-                                      serving=serving_for(self.settings),
-                                      **self.transport._extras)
-        except BaseException as exc:  # a system task must not raise; the caller re-raises it
+            self.result = await started.finish()
+        except BaseException as exc:  # a system task must not raise; whoever concludes re-raises it
             self.crash = exc
         finally:
             self.finished = True
             self._wake()
+
+    async def _finish(self) -> None:
+        """Run the phases here, unless a task of this exchange already does; wait for their end."""
+        if not self._phases_begun and self.started is not None:
+            self._phases_begun = True
+            await self._phases()
+        while not self.finished:
+            await self._wait(None)
+
+    @property
+    def ended(self) -> bool:
+        """The app returned (or the scenario ended): nothing more will come."""
+        return self.finished or (self.started is not None and self.started.app_returned)
 
     def _entry(self) -> Entry:
         """An audit when --disconnect-audit made the transport, or the run (command line or ini)
@@ -271,15 +333,6 @@ class _Exchange:
         run_wide = self.settings.source("after").startswith(("--disconnect-after", "disconnect_after",
                                                               "-o disconnect_after"))
         return "audit" if run_wide or self.transport._audit else "transport"
-
-    def _attach(self, channel: Channel) -> None:
-        self.channel = channel
-        self._started = self._loop.now()
-        channel.gives_up_at = self.timeout  # from the request's start, however late this task runs
-        channel.on_change = self._wake
-        self._wake()
-        if self._leave_reason is not None:  # the client gave up before the scenario began
-            channel.leave(reason=self._leave_reason)
 
     def _wake(self) -> None:
         for event in self._waiters:
@@ -295,21 +348,26 @@ class _Exchange:
             self._waiters.discard(event)
 
     def _has(self, what: Callable[[Channel], bool]) -> Callable[[], bool]:
-        return lambda: self.finished or (self.channel is not None and what(self.channel))
+        return lambda: self.ended or (self.channel is not None and what(self.channel))
 
-    async def _until(self, ready: Callable[[], bool], *, timeout: bool = True, since: float | None = None) -> None:
-        """Wait for ``ready()`` within the read timeout (from ``since``, or now); a client giving up leaves first."""
+    async def _until(self, ready: Callable[[], bool], *, since: float | None = None,
+                     moment: float | None = None) -> None:
+        """Wait for ``ready()`` within the read timeout (from ``since``, or now); a client giving up
+        leaves first. A timed client's ``moment`` ends the wait too (the phases then leave)."""
         __tracebackhide__ = True
         loop = self._loop
         start = loop.now() if since is None else since
-        deadline = None if self.timeout is None or not timeout else start + self.timeout
+        deadline = None if self.timeout is None else start + self.timeout
         channel = self.channel
         if deadline is not None and channel is not None and self.timeout is not None and since is None:
             # What the app sends after this reaches nobody, even if a blocked loop delays the timer.
             channel.gives_up_at = channel.now() + self.timeout
+        first = deadline if moment is None or (deadline is not None and deadline < moment) else moment
         try:
             while not ready():
-                woken = await self._wait(deadline)
+                woken = await self._wait(first)
+                if moment is not None and not ready() and loop.now() >= moment and first == moment:
+                    return  # the planned moment came first: the phases make the client leave
                 expired = deadline is not None and (not woken or loop.now() >= deadline)
                 if expired and (not ready() or self._gave_up_first()):
                     raise _TimedOut
@@ -349,10 +407,9 @@ class _Exchange:
         return result
 
     async def _conclude(self) -> DisconnectResult:
-        """Wait for the scenario's end (bounded by the watch limit), record it, judge it once."""
+        """Run (or wait for) the scenario's end (bounded by the watch limit), record it, judge it once."""
         __tracebackhide__ = True
-        while not self.finished:
-            await self._wait(None)
+        await self._finish()
         if self.crash is not None:
             raise self.crash
         result = self.result
@@ -360,9 +417,7 @@ class _Exchange:
         if self.concluded:
             return result
         self.concluded = True
-        self.transport._open.discard(self)
-        if self.context is not None:
-            self.context.pending.pop(self, None)
+        self._forget()
         self.transport.results.append(result)
         if self.context is not None:
             self.context.record(result, section=result.disconnected_at is not None or not result.passed)
@@ -372,6 +427,11 @@ class _Exchange:
             judge(replace(result, app_error=None), self.transport.check)  # a 500 instead, as ASGITransport
             return result
         return judge(result, self.transport.check)
+
+    def _forget(self) -> None:
+        self.transport._open.discard(self)
+        if self.context is not None:
+            self.context.pending.pop(self, None)
 
     def _gone(self, result: DisconnectResult) -> Exception:
         """What the caller gets when the connection went away under it without its asking."""
@@ -419,7 +479,7 @@ class _Body:
                 # As with ASGITransport, the client is done when the app is (a BackgroundTask runs first).
                 await exchange.close("")
                 raise StopAsyncIteration
-            if channel.left or exchange.finished:
+            if channel.left or exchange.ended:
                 result = await exchange.close("")
                 if channel.left:
                     raise exchange._gone(result)

@@ -7,10 +7,10 @@ hooks, the server (in-process unless a front passes another) and the clock aroun
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from .._asgi.channel import Channel
+from .._asgi.channel import Channel, ClientSide
 from .._asgi.request import Request
 from .._asgi.trigger import Trigger
 from .._backends import current as current_backend
@@ -24,8 +24,8 @@ from .machine import CANCEL_GRACE, INTERRUPT_GRACE, Plan, Scenario, interrupt_af
 from .serving import InProcess, Serving
 from .watching import end_of_run, restore_patches
 
-__all__ = ["CANCEL_GRACE", "INTERRUPT_GRACE", "check_app", "drive", "end_of_run", "interrupt_after",
-           "restore_patches"]
+__all__ = ["CANCEL_GRACE", "INTERRUPT_GRACE", "Started", "check_app", "drive", "end_of_run", "interrupt_after",
+           "restore_patches", "start"]
 
 #: Signatures already found callable as app(scope, receive, send), by code object or
 #: class: inspect.signature() would otherwise be a quarter of a scenario's cost.
@@ -73,15 +73,14 @@ def check_app(app: object) -> None:
 async def drive(app: ASGIApp, request: Request, settings: Settings, *,
                 allow: frozenset[str] = frozenset(), heavy: tuple[str, ...] = (),
                 trigger: Trigger | None = None,
-                on_channel: Callable[[Channel], None] | None = None,
                 entry: Entry = "fixture",
                 state: Mapping[str, Any] | None = None,
                 serving: Serving | None = None) -> DisconnectResult:
     """Run one scenario on the current event loop and return what happened.
 
     ``trigger`` overrides ``settings.after`` (CLIENT_DECIDES: a client that leaves
-    by itself, through ``Channel.leave``); ``on_channel`` gets the channel before
-    the app starts, for a client that reads the response as it comes; ``state`` is
+    by itself, through ``Channel.leave``; see start() for one that reads the response
+    as it comes); ``state`` is
     the lifespan's state, copied into the request's scope; ``serving`` is the server
     that calls the app (in-process by default; live mode passes a real one).
     """
@@ -95,7 +94,7 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
         clock.start()  # before the start time: the virtual clock freezes from here
         try:
             plan = Plan(app, request, settings, settings.after if trigger is None else trigger,
-                        allow, heavy, entry, state, on_channel)
+                        allow, heavy, entry, state, None)
             scenario = Scenario(plan, backend, clock, serving)
             result = await scenario.run()
             scenario.release()  # a clean scenario is freed now, not by the cyclic GC
@@ -104,3 +103,54 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
             clock.stop()
     finally:
         await serving.close()
+
+
+class Started:
+    """A scenario that start() began: the app runs; finish() runs the phases and returns the verdict."""
+
+    __slots__ = ("_clock", "_scenario", "_serving", "began", "channel")
+
+    def __init__(self, scenario: Scenario, clock: ScenarioClock, serving: Serving) -> None:
+        self._scenario, self._clock, self._serving = scenario, clock, serving
+        self.channel: Channel = scenario.channel
+        #: The scenario's start on the loop's clock (the channel's times count from it).
+        self.began = scenario.start
+
+    @property
+    def app_returned(self) -> bool:
+        return self._scenario.call.returned_at is not None
+
+    async def finish(self) -> DisconnectResult:
+        """The phases from now on (their deadlines count from the start), then the verdict; once."""
+        try:
+            try:
+                return await self._scenario.conclude()
+            finally:
+                self._clock.stop()
+        finally:
+            await self._serving.close()
+
+
+async def start(app: ASGIApp, request: Request, settings: Settings, client: ClientSide, *,
+                trigger: Trigger, allow: frozenset[str] = frozenset(), heavy: tuple[str, ...] = (),
+                entry: Entry = "transport", serving: Serving | None = None) -> Started:
+    """drive() in two halves, for a client that reads the response as it comes (the transport's
+    caller): the app is started in its own task, and the caller, not a task of ours, runs
+    ``finish()`` when it is done with the response. ``client`` is given to the channel."""
+    backend = current_backend()
+    serving = serving if serving is not None else InProcess(settings.server)
+    await serving.open(backend.name)
+    try:
+        clock = ScenarioClock(backend, settings.clock)
+        clock.start()
+        try:
+            plan = Plan(app, request, settings, trigger, allow, heavy, entry, None, client)
+            scenario = Scenario(plan, backend, clock, serving)
+            await scenario.begin()
+        except BaseException:
+            clock.stop()
+            raise
+    except BaseException:
+        await serving.close()
+        raise
+    return Started(scenario, clock, serving)

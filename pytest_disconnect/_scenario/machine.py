@@ -23,7 +23,7 @@ from typing import Any
 
 import anyio
 
-from .._asgi.channel import Channel, ChannelOptions
+from .._asgi.channel import ChannelOptions, ClientSide
 from .._asgi.request import Request
 from .._asgi.servers import PROFILES
 from .._asgi.trigger import Trigger
@@ -72,8 +72,8 @@ class Plan:
     entry: Entry
     #: The lifespan's state, copied into the request's scope.
     state: Mapping[str, Any] | None
-    #: Gets the channel before the app starts (a client that reads the response as it comes).
-    on_channel: Callable[[Channel], None] | None
+    #: A client that reads the response as it comes (the transport's caller), or None.
+    client: ClientSide | None
 
 
 class Scenario:
@@ -94,13 +94,15 @@ class Scenario:
                                notice_time_read=clock.time_read_notice(self.start, self.timeline))
         clock.watch(self.workset)
         self.trigger = plan.trigger
+        client = plan.client
         self.channel = serving.channel(plan.request, ChannelOptions(
             profile=PROFILES[self.settings.server], trigger=self.trigger, now=self.now,
             timeline=self.timeline, on_leave=self.channel_changed, new_event=loop.new_event,
-            stall_after=self.settings.watch_limit))
+            stall_after=self.settings.watch_limit,
+            on_change=client.on_change if client is not None else None,
+            gives_up_at=client.gives_up_at if client is not None else None))
         self.call = AppCall(plan.app, self.channel, self.timeline, self.workset, on_end=self.app_returned)
-        if plan.on_channel is not None:
-            plan.on_channel(self.channel)
+        self._watching = watching(loop, self.workset, plan.heavy)
         self.blocks: list[Block] = []
         self.watch = Watch(loop.post, self.workset.real_now, self._blocked, partial(processes.poll, self.workset),
                            interrupt_at=self.workset.real_now() + interrupt_after(self.settings, self.trigger))
@@ -125,6 +127,8 @@ class Scenario:
 
     def app_returned(self) -> None:
         self.waker.set()
+        if self.plan.client is not None:  # a client waiting for the response sees the connection end
+            self.plan.client.on_change()
 
     def work_ended(self) -> None:
         """All the judged work ended (a later spawn can revive it)."""
@@ -144,11 +148,29 @@ class Scenario:
     # --- the phases ------------------------------------------------------------------------
 
     async def run(self) -> DisconnectResult:
-        with watching(self.loop, self.workset, self.plan.heavy):
-            WATCHDOG.add(self.watch)
+        await self.begin()
+        return await self.conclude()
+
+    async def begin(self) -> None:
+        """The first half: the watch is on and the app started. A client that reads the response
+        as it comes (the transport's caller) runs the second half, conclude(), when it is done
+        with the response, in whichever task is then running: no task waits for the phases."""
+        self._watching.__enter__()
+        WATCHDOG.add(self.watch)
+        try:
+            await self.serving.begin(self.call, self.plan.request, self.plan.state, self.workset, self._spawn)
+        except BaseException:
             try:
-                await self.serving.begin(self.call, self.plan.request, self.plan.state, self.workset,
-                                         self._spawn)
+                await self._wind_down()
+            finally:
+                self._watching.__exit__(None, None, None)
+            raise
+
+    async def conclude(self) -> DisconnectResult:
+        """The second half: the phases, from wherever the client is now (their deadlines count from
+        the scenario's start, however late this runs), then the verdict."""
+        try:
+            try:
                 began = await self._until_the_moment()
                 await self._until_client_leaves(began)
                 await self._tolerate(self._tolerance_base())
@@ -156,6 +178,8 @@ class Scenario:
                     await self._cancel_at_limit()
             finally:
                 await self._wind_down()
+        finally:
+            self._watching.__exit__(None, None, None)
         return self._result()
 
     def _spawn(self, run: Callable[[], Awaitable[None]], name: str) -> None:

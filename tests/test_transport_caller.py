@@ -1,0 +1,86 @@
+"""DisconnectTransport drives each request from the caller's task: the app's task is the only one
+it starts for a plain request, a response whole by its head is judged at once, and a client
+planned to leave still leaves at its moment while the caller waits for the next part."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from pytest_disconnect import ClientLeft, DisconnectTransport
+from pytest_disconnect._types import Receive, Scope, Send
+
+from .apps import instant
+
+pytestmark = pytest.mark.anyio
+
+
+def client(transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+def count_tasks(backend: str) -> list[str]:
+    """Names of the tasks started on the running loop from now on."""
+    started: list[str] = []
+    if backend == "trio":
+        import trio
+
+        class Counter(trio.abc.Instrument):
+            def task_spawned(self, task: trio.lowlevel.Task) -> None:
+                started.append(task.name)
+
+        trio.lowlevel.add_instrument(Counter())
+        return started
+    loop = asyncio.get_running_loop()
+    previous = loop.get_task_factory()
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any) -> Any:
+        started.append(getattr(coro, "__qualname__", repr(coro)))
+        if previous is not None:
+            return previous(loop, coro, **kwargs)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(factory)  # type: ignore[arg-type]  # before the first request: the plugin's own factory chains to it
+    return started
+
+
+async def test_a_plain_request_starts_only_the_apps_task(anyio_backend_name: str) -> None:
+    started = count_tasks(anyio_backend_name)
+    async with client(DisconnectTransport(instant)) as ours:
+        for _ in range(3):
+            assert (await ours.get("/")).text == "hello"
+    assert len(started) == 3, started  # no client task beside each app call
+
+
+async def test_a_response_whole_by_its_head_is_judged_before_it_is_read() -> None:
+    transport = DisconnectTransport(instant)
+    async with client(transport) as ours:
+        response = await ours.send(ours.build_request("GET", "/"), stream=True)
+        assert [result.verdict for result in transport.results] == ["finished"]
+        assert await response.aread() == b"hello"
+        await response.aclose()
+    assert len(transport.results) == 1
+
+
+async def _part_then_listens(scope: Scope, receive: Receive, send: Send) -> None:
+    """Sends the head and a first part, then waits for the client to leave."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"first", "more_body": True})
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def test_a_planned_leaving_reaches_a_caller_waiting_for_the_next_part() -> None:
+    transport = DisconnectTransport(_part_then_listens, after=0.1, tolerance=0.05, patience=0.2)
+    async with client(transport) as ours, ours.stream("GET", "/") as response:
+        parts = response.aiter_raw()
+        assert await parts.__anext__() == b"first"
+        with anyio.fail_after(5), pytest.raises(ClientLeft) as caught:  # nobody left at the moment: a hang
+            await parts.__anext__()
+    assert caught.value.result.disconnected_at == pytest.approx(0.1, abs=0.05)
+    assert caught.value.result.verdict == "stopped"
