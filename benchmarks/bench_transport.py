@@ -5,6 +5,10 @@ back to back in one event loop; no client leaves, so this is the price an ordina
 pays for being auditable. Apps: a trivial Starlette endpoint (``PlainTextResponse``) and a
 FastAPI ``async def`` endpoint returning a dict. Both backends.
 
+A sync row per backend: ``client.get("/")`` on an ``httpx.Client`` over DisconnectTransport (inside
+``with``: one event loop in a worker thread for the block, as the audit gives a TestClient) against
+Starlette's ``TestClient`` inside ``with`` (its own portal loop), on the Starlette app.
+
 Rounds of the two transports alternate (so machine noise hits both alike); the median
 round is reported, with the spread ((slowest - fastest) / median) of the plugin's rounds.
 The first response of every series is checked, so a broken path cannot pass as a fast one.
@@ -21,6 +25,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, Literal, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, if not installed
 
@@ -71,6 +76,38 @@ async def compare(app_factory: Callable[[], object], rounds: int, seconds: float
     return median, statistics.median(plain_rates), spread
 
 
+def sync_compare(backend: str, rounds: int, seconds: float) -> tuple[float, float, float]:
+    """The sync client over DisconnectTransport against TestClient, both inside ``with``."""
+    import warnings
+
+    with warnings.catch_warnings():  # starlette 1.x: "Using `httpx` with TestClient is deprecated"
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    app = starlette_app()
+    ours = DisconnectTransport(app, backend=backend)
+    with httpx.Client(transport=ours, base_url="http://testserver") as plugin, \
+            TestClient(app, backend=cast(Literal["asyncio", "trio"], backend)) as plain:
+
+        def timed_sync(client: Any, count: int) -> float:  # httpx.Client, or TestClient (httpx2's when installed)
+            start = time.perf_counter()
+            for _ in range(count):
+                client.get("/")
+            return time.perf_counter() - start
+
+        for client in (plugin, plain):
+            response = client.get("/")
+            assert response.status_code == 200 and response.content == b"ok"
+        count = max(20, int(50 * seconds / timed_sync(plugin, 50)))
+        plugin_rates, plain_rates = [], []
+        for _ in range(rounds):
+            plugin_rates.append(count / timed_sync(plugin, count))
+            plain_rates.append(count / timed_sync(plain, count))
+            ours.results.clear()
+    median = statistics.median(plugin_rates)
+    return median, statistics.median(plain_rates), (max(plugin_rates) - min(plugin_rates)) / median
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds")
@@ -83,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
             extra = 1e6 / ours - 1e6 / plain
             print(f"{name + ' ' + backend:<22}{ours:>10,.0f}{plain:>10,.0f}{ours / plain:>8.2f}"
                   f"{extra:>9.0f}{spread:>8.0%}")
+        ours, plain, spread = sync_compare(backend, rounds, seconds)
+        print(f"{'sync/TestClient ' + backend:<22}{ours:>10,.0f}{plain:>10,.0f}{ours / plain:>8.2f}"
+              f"{1e6 / ours - 1e6 / plain:>9.0f}{spread:>8.0%}")
     return 0
 
 
