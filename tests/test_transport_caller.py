@@ -1,6 +1,7 @@
 """DisconnectTransport drives each request from the caller's task: the app's task is the only one
-it starts for a plain request, a response whole by its head is judged at once, and a client
-planned to leave still leaves at its moment while the caller waits for the next part."""
+it starts for a plain request and a response whole by its head is judged at once; a response still
+coming keeps its phases beside the caller (a planned client leaves at its moment while the caller
+waits for the next part, work is cancelled at the limit however late the caller reads)."""
 
 from __future__ import annotations
 
@@ -84,3 +85,23 @@ async def test_a_planned_leaving_reaches_a_caller_waiting_for_the_next_part() ->
             await parts.__anext__()
     assert caught.value.result.disconnected_at == pytest.approx(0.1, abs=0.05)
     assert caught.value.result.verdict == "stopped"
+
+
+async def _answers_then_works_on(scope: Scope, receive: Receive, send: Send) -> None:
+    """A streamed response, complete after a moment; then work that never ends."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"first", "more_body": True})
+    await anyio.sleep(0.01)
+    await send({"type": "http.response.body", "body": b"last"})
+    await anyio.sleep(100)
+
+
+async def test_work_after_a_streamed_response_is_cancelled_at_the_limit_however_late_it_is_read() -> None:
+    transport = DisconnectTransport(_answers_then_works_on, tolerance=0.05, patience=0.2, check=False)
+    async with client(transport) as ours, ours.stream("GET", "/") as response:
+        await anyio.sleep(1)  # the caller holds the response, unread, well past the limit
+        assert await response.aread() == b"firstlast"
+    [result] = transport.results
+    assert result.response_complete_at is not None and result.cancelled_at is not None
+    # Cancelled by the phases beside the caller at the limit, not when the caller came back at 1 s.
+    assert result.cancelled_at - result.response_complete_at < 0.2 + 0.5

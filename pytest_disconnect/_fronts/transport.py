@@ -4,7 +4,10 @@ the app as ``http.disconnect``, never as a cancellation of the app.
 httpx's ASGITransport runs the app inside the caller's task: a client timeout is
 ignored, and cancelling the caller cancels the app directly, so a handler with no
 disconnect handling looks stopped (the bug catalogue's B11). Here each request is a scenario
-driven in a background task; the caller only talks to it through the channel.
+whose app runs in a task of its own; the caller only talks to it through the channel. The caller
+starts it, waits for the response's head and, when the whole response came with it (most
+requests), runs the rest of the scenario itself: one task and two loop turns a request. A
+response still coming gets the rest of the scenario in a task beside the caller's reads.
 """
 
 from __future__ import annotations
@@ -206,9 +209,10 @@ class _TimedOut(Exception):
 
 class _Exchange:
     """One request, driven from the caller's task: the caller starts the app (the request's only
-    task), waits for the response's head, and runs the scenario's phases once it is done with the
-    response (read to its end, closed, timed out or cancelled). A response whole by the time its
-    head arrives is concluded at once and handed over buffered, as ASGITransport does."""
+    task), waits for the response's head, and runs the scenario's phases itself when the whole
+    response came with the head (handed over buffered, as ASGITransport does), when none came
+    (the client left, timed out or was cancelled, or the app ended without one); a response still
+    coming gets them in a task (see _after_head)."""
 
     def __init__(self, transport: DisconnectTransport, original: httpx.Request, request: Request,
                  settings: Settings, planned: Trigger, context: _current.TestContext | None,
@@ -276,13 +280,14 @@ class _Exchange:
         return 500, [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21")]
 
     async def _after_head(self, channel: Channel) -> None:
-        """The head reached the caller: conclude now if the whole response did; otherwise a client
-        with a planned leaving needs the phases beside its reads (they leave at the moment, cancel
-        at the limit); a client that decides for itself runs them when it is done with the body."""
+        """The head reached the caller: conclude now if the whole response did. A response still
+        coming gets the phases in a task beside the caller's reads: a planned client leaves at its
+        moment, work is cancelled at the limit however slowly the caller reads, and a response the
+        test never reads nor closes still ends with its loop (the task is cancelled then)."""
         if channel.delivered_complete:
             with anyio.CancelScope(shield=True):
                 await self._conclude()
-        elif self.planned is not CLIENT_DECIDES and not self.finished:
+        elif not self.finished:
             self._phases_begun = True
             self._task = self._loop.spawn_detached(self._phases, f"pytest-disconnect client: {self.request.target}")
 
