@@ -105,3 +105,37 @@ async def test_work_after_a_streamed_response_is_cancelled_at_the_limit_however_
     assert result.response_complete_at is not None and result.cancelled_at is not None
     # Cancelled by the phases beside the caller at the limit, not when the caller came back at 1 s.
     assert result.cancelled_at - result.response_complete_at < 0.2 + 0.5
+
+
+async def test_a_plain_request_leaves_no_cycle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each request's exchange and channel are freed by reference counting (the cyclic GC is off
+    while they are made): weak references to them are dead at once."""
+    import gc
+    import weakref
+
+    from pytest_disconnect._fronts import transport as transport_module
+
+    made: list[weakref.ref[object]] = []
+    original = transport_module._Exchange.open
+
+    async def open_and_note(self: Any) -> Any:
+        try:
+            return await original(self)
+        finally:
+            made.extend((weakref.ref(self), weakref.ref(self.channel)))
+
+    monkeypatch.setattr(transport_module._Exchange, "open", open_and_note)
+    transport = DisconnectTransport(instant)
+    async with client(transport) as ours:
+        await ours.get("/")  # the loop's hooks, installed once
+        made.clear()
+        gc.disable()
+        try:
+            for _ in range(3):
+                await ours.get("/")
+            alive = [ref() for ref in made if ref() is not None]
+        finally:
+            gc.enable()
+    if any(result.blocks for result in transport.results):
+        pytest.skip("a busy machine blocked the loop: a scenario with a blocked loop keeps a cycle")
+    assert len(made) == 6 and alive == []

@@ -51,17 +51,17 @@ class _AsyncStream:
     """An async byte stream over the exchange's body, for either library; ``parts``: the whole
     body, when the exchange was judged before its head was handed over (nothing left to wait for)."""
 
-    def __init__(self, body: AsyncBody, parts: list[bytes] | None) -> None:
+    def __init__(self, body: AsyncBody | None, parts: list[bytes] | None) -> None:
         self._body = body
         self._parts = parts
 
     def __aiter__(self) -> AsyncIterator[bytes]:
-        if self._parts is not None:
-            return _Parts(self._parts)
+        if self._body is None:
+            return _Parts(self._parts or [])
         return self._body.__aiter__()
 
     async def aclose(self) -> None:
-        if self._parts is None:
+        if self._body is not None:
             await self._body.aclose()
 
 
@@ -84,9 +84,10 @@ class _Parts:
 class _SyncStream:
     """A sync byte stream over the exchange's body: each part is fetched on the portal's loop."""
 
-    def __init__(self, body: AsyncBody, portal: BlockingPortal, stack: ExitStack, parts: list[bytes] | None) -> None:
-        self._body = body
-        self._parts = parts  # the whole body, when already judged: read without the portal's loop
+    def __init__(self, body: AsyncBody | None, portal: BlockingPortal, stack: ExitStack,
+                 parts: list[bytes] | None) -> None:
+        self._body = body  # None when ``parts`` is the whole body, already judged: read without the portal
+        self._parts = parts
         self._portal = portal
         self._stack = stack  # closes the portal when it was started for this request
         self._closed = False
@@ -95,8 +96,8 @@ class _SyncStream:
 
     def __iter__(self) -> Iterator[bytes]:
         __tracebackhide__ = True
-        if self._parts is not None:
-            yield from self._parts
+        if self._body is None:
+            yield from self._parts or []
             return
         parts = self._body.__aiter__()
         while True:
@@ -111,7 +112,7 @@ class _SyncStream:
             return
         self._closed = True
         try:
-            if self._parts is None:
+            if self._body is not None:
                 self._portal.call(self._body.aclose)
         finally:
             self._stack.close()
@@ -119,9 +120,10 @@ class _SyncStream:
                 self.on_close()
 
 
-def async_stream(library: ModuleType, body: AsyncBody, parts: list[bytes] | None = None) -> Any:
-    """``body`` (or its ``parts``, already all there) as the library's AsyncByteStream (its clients
-    accept only their own)."""
+def async_stream(library: ModuleType, body: AsyncBody | None, parts: list[bytes] | None = None) -> Any:
+    """``body`` (or, when it is None, ``parts``: the whole body, already there) as the library's
+    AsyncByteStream (its clients accept only their own). The stream holds no exchange then: httpx's
+    response and its stream hold each other, and what hangs off them waits for the cyclic GC."""
     kind = _ASYNC_STREAMS.get(library.__name__)
     if kind is None:
         kind = _ASYNC_STREAMS[library.__name__] = type("DisconnectAsyncStream",
@@ -129,9 +131,10 @@ def async_stream(library: ModuleType, body: AsyncBody, parts: list[bytes] | None
     return kind(body, parts)
 
 
-def sync_stream(library: ModuleType, body: AsyncBody, portal: BlockingPortal, stack: ExitStack,
+def sync_stream(library: ModuleType, body: AsyncBody | None, portal: BlockingPortal, stack: ExitStack,
                 parts: list[bytes] | None = None) -> Any:
-    """``body`` as the library's SyncByteStream, read through ``portal`` (or its ``parts``, already all there)."""
+    """``body`` as the library's SyncByteStream, read through ``portal`` (or, when it is None,
+    ``parts``: the whole body, already there)."""
     kind = _SYNC_STREAMS.get(library.__name__)
     if kind is None:
         kind = _SYNC_STREAMS[library.__name__] = type("DisconnectSyncStream",

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import replace
+from functools import partial
 from types import ModuleType
 from typing import Any, Unpack
 
@@ -103,8 +104,9 @@ class DisconnectTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
                             f"AsyncClient (or {library.__name__}.Client) as it is")
         chunks = [bytes(chunk) async for chunk in request.stream]
         exchange, (status, headers) = await self._open_exchange(request, chunks, library)
+        parts = exchange.buffered()
         response: httpx.Response = library.Response(
-            status, headers=headers, stream=async_stream(library, _Body(exchange), exchange.buffered()),
+            status, headers=headers, stream=async_stream(library, _Body(exchange) if parts is None else None, parts),
             request=request)
         _attach_debug(response, exchange)
         return response
@@ -128,7 +130,8 @@ class DisconnectTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
         if parts is not None:  # judged already: a loop started for this request only can end now
             stack.close()
         response: httpx.Response = library.Response(
-            status, headers=headers, stream=sync_stream(library, _Body(exchange), portal, stack, parts),
+            status, headers=headers,
+            stream=sync_stream(library, _Body(exchange) if parts is None else None, portal, stack, parts),
             request=request)
         _attach_debug(response, exchange)
         return response
@@ -251,7 +254,10 @@ class _Exchange:
         transport._open.add(self)
         try:
             # The read timeout counts from the scenario's start (exact numbers on the virtual clock).
-            started = await start(transport.app, self.request, self.settings, ClientSide(self._wake, self.timeout),
+            # The channel wakes the waiters through the set itself, not a method of this exchange:
+            # no reference cycle, so a finished request is freed by reference counting.
+            started = await start(transport.app, self.request, self.settings,
+                                  ClientSide(partial(_wake_all, self._waiters), self.timeout),
                                   trigger=self.planned, entry=self._entry(), serving=serving_for(self.settings),
                                   **transport._extras)
         except BaseException as exc:
@@ -340,8 +346,7 @@ class _Exchange:
         return "audit" if run_wide or self.transport._audit else "transport"
 
     def _wake(self) -> None:
-        for event in self._waiters:
-            event.set()
+        _wake_all(self._waiters)
 
     async def _wait(self, deadline: float | None) -> bool:
         """Wait for the next change; False if ``deadline`` came first."""
@@ -448,6 +453,11 @@ class _Exchange:
     def _left(self, result: DisconnectResult) -> ClientLeft:
         return ClientLeft(f"{headline(result)}; the client left {self.planned.describe()} "
                           f"({self.settings.source('after')}), so there is no response to check", result)
+
+
+def _wake_all(waiters: set[WaitableEvent]) -> None:
+    for event in waiters:
+        event.set()
 
 
 class _Body:

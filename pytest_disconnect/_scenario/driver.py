@@ -108,23 +108,26 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
 class Started:
     """A scenario that start() began: the app runs; finish() runs the phases and returns the verdict."""
 
-    __slots__ = ("_clock", "_scenario", "_serving", "began", "channel")
+    __slots__ = ("_call", "_clock", "_scenario", "_serving", "began", "channel")
 
     def __init__(self, scenario: Scenario, clock: ScenarioClock, serving: Serving) -> None:
         self._scenario, self._clock, self._serving = scenario, clock, serving
+        self._call = scenario.call  # kept here: a clean scenario lets go of its parts when it ends
         self.channel: Channel = scenario.channel
         #: The scenario's start on the loop's clock (the channel's times count from it).
         self.began = scenario.start
 
     @property
     def app_returned(self) -> bool:
-        return self._scenario.call.returned_at is not None
+        return self._call.returned_at is not None
 
     async def finish(self) -> DisconnectResult:
         """The phases from now on (their deadlines count from the start), then the verdict; once."""
         try:
             try:
-                return await self._scenario.conclude()
+                result = await self._scenario.conclude()
+                self._scenario.release()  # a clean scenario is freed now, not by the cyclic GC
+                return result
             finally:
                 self._clock.stop()
         finally:

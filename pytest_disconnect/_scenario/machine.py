@@ -353,4 +353,4 @@ class Scenario:
 
 
 #: The scenario's parts that hold its bound methods (and ``now``, one itself): the cycles.
-_HOLD_BOUND_METHODS = ("workset", "channel", "call", "watch", "now")
+_HOLD_BOUND_METHODS = ("workset", "channel", "call", "watch", "now", "_watching")
