@@ -28,6 +28,41 @@ if TYPE_CHECKING:
     from .._watch.workset import WorkSet
 
 
+class AppScope(Protocol):
+    """The cancel scope the app call runs under (anyio's on asyncio, trio's own on trio)."""
+
+    @property
+    def cancel_called(self) -> bool: ...
+
+    @property
+    def cancelled_caught(self) -> bool: ...
+
+    def cancel(self) -> None: ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any, /) -> bool | None: ...
+
+
+class CallerTask(Protocol):
+    """The task that awaits the scenario, while the app call runs in it (inline)."""
+
+    @property
+    def task(self) -> object: ...
+
+    def step(self, function: Callable[..., Any], *args: Any) -> Any:
+        """One step of the app's coroutine, in the scenario's context."""
+
+    def cancel_pending(self) -> bool:
+        """The caller itself is cancelled from outside: a cancellation the app call ends with goes on up."""
+
+    def restore(self, poked: bool) -> None:
+        """After the app call: take back what poke() and the app added to the caller's task."""
+
+    async def reraise(self) -> None:
+        """Raise the caller's own cancellation (the app swallowed it)."""
+
+
 class Backend(Protocol):
     """The running asyncio loop or trio run, as a scenario uses it. Methods run on the loop's thread
     unless they say otherwise."""
@@ -64,6 +99,13 @@ class Backend(Protocol):
 
     def spawn(self, workset: WorkSet, runner: Callable[[], Awaitable[None]], name: str) -> None:
         """Start the app runner as the scenario's first work, outside the driver's cancel scopes."""
+
+    def new_cancel_scope(self) -> AppScope:
+        """A cancel scope for the app call (trio's own is cheaper than anyio's; on asyncio only
+        anyio's respects the shielded scopes in the app)."""
+
+    def caller(self, context: Context) -> CallerTask:
+        """The current task, about to run the app call itself, each step in ``context``."""
 
     def cancel_stray_tasks(self, workset: WorkSet) -> None:
         """Cancel tasks the app spawned outside any cancel scope (plain create_task)."""

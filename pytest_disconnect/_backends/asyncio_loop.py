@@ -8,6 +8,8 @@ import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from .._clock.virtual import VirtualClock, asyncio_io_pending, install_asyncio
 from .._types import WaitableEvent
 from .._watch import asyncio_tasks
@@ -30,6 +32,9 @@ def current() -> AsyncioBackend:
 class AsyncioBackend:
     name = "asyncio"
     new_event: Callable[[], WaitableEvent] = asyncio.Event
+
+    def new_cancel_scope(self) -> anyio.CancelScope:
+        return anyio.CancelScope()
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         #: Held weakly: the loop's own table of backends must not keep it alive.
@@ -85,6 +90,9 @@ class AsyncioBackend:
 
     def spawn(self, workset: WorkSet, runner: Callable[[], Awaitable[None]], name: str) -> None:
         asyncio_tasks.spawn(workset, runner, name)
+
+    def caller(self, context: contextvars.Context) -> asyncio_tasks.CallerTask:
+        return asyncio_tasks.CallerTask(context)
 
     def cancel_stray_tasks(self, workset: WorkSet) -> None:
         asyncio_tasks.cancel_stray_tasks(workset)

@@ -32,6 +32,9 @@ class TrioBackend:
     name = "trio"
     new_event: Callable[[], WaitableEvent] = trio.Event
 
+    def new_cancel_scope(self) -> trio.CancelScope:
+        return trio.CancelScope()
+
     def __init__(self, token: trio.lowlevel.TrioToken) -> None:
         self.token = token
 
@@ -75,6 +78,9 @@ class TrioBackend:
         context.run(current_workset.set, workset)
         # System tasks shield KeyboardInterrupt by default; the app must stay interruptible (Ctrl-C).
         trio.lowlevel.spawn_system_task(trio.lowlevel.disable_ki_protection(runner), name=name, context=context)
+
+    def caller(self, context: contextvars.Context) -> trio_tasks.CallerTask:
+        return trio_tasks.CallerTask(context)
 
     def cancel_stray_tasks(self, workset: WorkSet) -> None:
         """trio tasks always live in a nursery under the app's cancel scope: nothing extra to do."""

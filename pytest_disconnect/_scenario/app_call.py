@@ -1,14 +1,21 @@
-"""The app call: one ``app(scope, receive, send)`` under the harness's cancel scope, and how it ended."""
+"""The app call: one ``app(scope, receive, send)`` under the harness's cancel scope, and how it ended.
+
+It runs either in a task of its own (a client that reads the response while the app runs) or
+inline, in the task that awaits the scenario (see _scenario/inline.py).
+"""
 
 from __future__ import annotations
 
 import inspect
 import traceback
 from collections.abc import Callable
+from contextvars import Context
+from dataclasses import dataclass
 
 import anyio
 
 from .._asgi.channel import Channel
+from .._backends import AppScope, CallerTask
 from .._errors import NotAnASGIApp
 from .._result import TimelineRecorder
 from .._types import ASGIApp, Scope
@@ -16,11 +23,23 @@ from .._watch.abandon import AbandonableCall, Abandoned
 from .._watch.workset import WorkSet
 
 
+@dataclass(slots=True)
+class Inline:
+    """How the app call runs in the caller's own task."""
+
+    #: The scenario's copy of the caller's context, where every step of the app runs.
+    context: Context
+    #: The caller's task, which runs each step in that context.
+    caller: CallerTask
+    #: Told the first time the app yields to the loop.
+    on_suspend: Callable[[], None]
+
+
 class AppCall:
     """Runs the app once, recording how it ended; ``on_end`` is told when it has."""
 
     def __init__(self, app: ASGIApp, channel: Channel, timeline: TimelineRecorder, workset: WorkSet,
-                 on_end: Callable[[], None]) -> None:
+                 on_end: Callable[[], None], cancel_scope: AppScope | None = None) -> None:
         self.app = app
         self.channel = channel
         self.timeline = timeline
@@ -29,7 +48,7 @@ class AppCall:
         #: The scope the app was called with (the in-process one, or the live server's).
         self.scope: Scope = {}
         self.returned_at: float | None = None
-        self.cancel_scope = anyio.CancelScope()
+        self.cancel_scope: AppScope = cancel_scope if cancel_scope is not None else anyio.CancelScope()
         self.error: BaseException | None = None
         #: Cancelled by something other than the disconnect or the harness.
         self.cancelled_from_outside = False
@@ -37,6 +56,8 @@ class AppCall:
         self.returned_normally = False
         #: The app call as awaited, so the harness can abandon it (see _watch/abandon.py).
         self.call: AbandonableCall | None = None
+        #: Set when the app call runs in the caller's task rather than a task of its own.
+        self.inline: Inline | None = None
 
     async def run(self, scope: Scope) -> None:
         self.scope = scope
@@ -44,10 +65,12 @@ class AppCall:
             with self.cancel_scope:
                 try:
                     self.call = self._start(scope)
+                    if self.inline is not None:
+                        self.workset.works[0].coro = self.call  # where it runs, for the report
                     await self.call
                 except BaseException as exc:  # a server catches everything the app raises
                     if self._caught(exc):
-                        raise  # the harness's own cancellation: the scope absorbs it
+                        raise  # the harness's own cancellation (the scope absorbs it), or the caller's
                     return
         except BaseException:
             self.cancelled_from_outside = True
@@ -58,13 +81,19 @@ class AppCall:
         self._ended("cancelled by the harness" if self.cancel_scope.cancelled_caught else "returned")
 
     def _start(self, scope: Scope) -> AbandonableCall:
-        awaitable = self.app(scope, self.channel.receive, self.channel.send)
+        inline, receive, send = self.inline, self.channel.receive, self.channel.send
+        # Inline, in the scenario's context too: what a class's __call__ sets stays in it.
+        awaitable = self.app(scope, receive, send) if inline is None else inline.context.run(
+            self.app, scope, receive, send)
         if not inspect.isawaitable(awaitable):
             raise NotAnASGIApp(
                 f"{app_name(self.app)} is not an ASGI app: app(scope, receive, send) returned "
                 f"{type(awaitable).__name__}, not an awaitable. Is it a WSGI app?"
             )
-        return AbandonableCall(awaitable if inspect.iscoroutine(awaitable) else awaitable.__await__())
+        coro = awaitable if inspect.iscoroutine(awaitable) else awaitable.__await__()
+        if inline is None:
+            return AbandonableCall(coro)
+        return AbandonableCall(coro, inline.caller.step, inline.on_suspend)
 
     def _caught(self, exc: BaseException) -> bool:
         """Record what the app raised; True for the harness's own cancellation (to re-raise)."""
@@ -75,9 +104,14 @@ class AppCall:
                               "harness abandoned the app call: it went on after the cancellation")
             self.on_end()
             return False
+        if self.inline is not None and isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            self.error = exc  # inline, the app's task is the test's: Ctrl-C ends the test now
+            return True
         if isinstance(exc, anyio.get_cancelled_exc_class()):
             if self.cancel_scope.cancel_called:
                 return True
+            if self.inline is not None and self.inline.caller.cancel_pending():
+                return True  # the test's own task is cancelled: it goes on up, recorded as from outside
             if self.channel.first_seen_at is None:
                 # Cancellation the app did not raise after seeing the disconnect,
                 # and the harness did not send: it proves nothing.

@@ -38,6 +38,7 @@ from .._watch.close_tasks import close_stray_tasks
 from .._watch.watchdog import WATCHDOG, Watch
 from .._watch.workset import WorkSet
 from .app_call import AppCall
+from .inline import Referee, call_inline
 from .outcome import route, verdict
 from .serving import Serving
 from .waker import waker_for
@@ -101,7 +102,8 @@ class Scenario:
             stall_after=self.settings.watch_limit,
             on_change=client.on_change if client is not None else None,
             gives_up_at=client.gives_up_at if client is not None else None))
-        self.call = AppCall(plan.app, self.channel, self.timeline, self.workset, on_end=self.app_returned)
+        self.call = AppCall(plan.app, self.channel, self.timeline, self.workset, on_end=self.app_returned,
+                            cancel_scope=loop.new_cancel_scope())
         self._watching = watching(loop, self.workset, plan.heavy)
         self.blocks: list[Block] = []
         self.watch = Watch(loop.post, self.workset.real_now, self._blocked, partial(processes.poll, self.workset),
@@ -110,6 +112,9 @@ class Scenario:
         self.cancelled_at: float | None = None
         self.not_disconnected = False
         self.leaked_from: float | None = None  # the app returned first, leaving work behind
+        #: The app call, when the in-process server has it run inline (see inline.py), and its referee.
+        self.inline: tuple[Callable[[], Awaitable[None]], str] | None = None
+        self.referee: Referee | None = None
 
     # --- clocks ------------------------------------------------------------------------
 
@@ -152,9 +157,10 @@ class Scenario:
         return await self.conclude()
 
     async def begin(self) -> None:
-        """The first half: the watch is on and the app started. A client that reads the response
-        as it comes (the transport's caller) runs the second half, conclude(), when it is done
-        with the response, in whichever task is then running: no task waits for the phases."""
+        """The first half: the watch is on and the app started (in a task of its own for a client
+        that reads the response as it comes, else made ready for conclude() to call inline). The
+        transport's caller runs the second half, conclude(), when it is done with the response,
+        in whichever task is then running: no task waits for the phases."""
         self._watching.__enter__()
         WATCHDOG.add(self.watch)
         try:
@@ -167,15 +173,14 @@ class Scenario:
             raise
 
     async def conclude(self) -> DisconnectResult:
-        """The second half: the phases, from wherever the client is now (their deadlines count from
-        the scenario's start, however late this runs), then the verdict."""
+        """The second half: the app call when it runs inline, the phases, from wherever the client is
+        now (their deadlines count from the scenario's start, however late this runs), then the verdict."""
         try:
             try:
-                began = await self._until_the_moment()
-                await self._until_client_leaves(began)
-                await self._tolerate(self._tolerance_base())
-                if not self.workset.done:
-                    await self._cancel_at_limit()
+                if self.inline is not None:
+                    await self._call_inline(*self.inline)
+                else:  # the app runs in a task of its own (or in a live server's)
+                    await self._phases()
             finally:
                 await self._wind_down()
         finally:
@@ -183,7 +188,26 @@ class Scenario:
         return self._result()
 
     def _spawn(self, run: Callable[[], Awaitable[None]], name: str) -> None:
-        self.loop.spawn(self.workset, run, name)
+        if self.trigger.kind == "client":  # the caller reads the response while the app runs
+            self.loop.spawn(self.workset, run, name)
+        else:
+            self.inline = (run, name)
+
+    async def _call_inline(self, run: Callable[[], Awaitable[None]], name: str) -> None:
+        """The app call in this task; the phases in a referee once the app suspends, else after it."""
+        referee = self.referee = Referee(self.loop, self._phases, name, CANCEL_GRACE)
+        await call_inline(self.loop, self.workset, self.call, run, name, referee)
+        if referee.started:
+            await referee.finish()
+        else:
+            await self._phases()
+
+    async def _phases(self) -> None:
+        began = await self._until_the_moment()
+        await self._until_client_leaves(began)
+        await self._tolerate(self._tolerance_base())
+        if not self.workset.done:
+            await self._cancel_at_limit()
 
     async def _until_the_moment(self) -> float:
         """Phase 1, a timed client: it leaves at its moment. Returns when the watch limit counts from."""
@@ -256,6 +280,8 @@ class Scenario:
 
     async def _wind_down(self) -> None:
         """Whatever happened: no work left running, no child unreaped, the server told."""
+        if self.referee is not None:
+            await self.referee.stop()  # from here on, only this task waits on the waker
         self.watch.flush()
         WATCHDOG.remove(self.watch)
         if not self.workset.done:  # cancelled from outside, or resisting: do not leave it running
@@ -353,4 +379,4 @@ class Scenario:
 
 
 #: The scenario's parts that hold its bound methods (and ``now``, one itself): the cycles.
-_HOLD_BOUND_METHODS = ("workset", "channel", "call", "watch", "now", "_watching")
+_HOLD_BOUND_METHODS = ("workset", "channel", "call", "watch", "now", "_watching", "inline", "referee")

@@ -53,13 +53,21 @@ class AbandonableCall:
     An iterator with send/throw/close, so ``await`` delegates to it exactly as to the
     coroutine itself (one Python call per step of the app, a fraction of a microsecond).
     ``cr_await`` lets report code walk through it to the app's frames.
+
+    Run in the caller's own task (inline), each step goes through ``step``, which runs it in the
+    scenario's copy of the caller's context: tasks the app starts carry its ContextVar, and what
+    the app sets stays out of the caller's context. ``on_suspend`` is called once, the first time
+    the app's coroutine yields to the loop.
     """
 
-    __slots__ = ("_abandoned", "_coro")
+    __slots__ = ("_abandoned", "_coro", "_on_suspend", "_step")
 
-    def __init__(self, coro: Coroutine[Any, Any, Any] | Generator[Any, Any, Any]) -> None:
+    def __init__(self, coro: Coroutine[Any, Any, Any] | Generator[Any, Any, Any],
+                 step: Callable[..., Any] | None = None, on_suspend: Callable[[], None] | None = None) -> None:
         self._coro = coro
         self._abandoned = False
+        self._step = step
+        self._on_suspend = on_suspend
 
     @property
     def cr_await(self) -> object:
@@ -80,19 +88,31 @@ class AbandonableCall:
     def send(self, value: Any) -> Any:
         if self._abandoned:
             self._end()
-        return self._coro.send(value)
+        step = self._step
+        if step is None:
+            return self._coro.send(value)
+        yielded = step(self._coro.send, value)
+        if self._on_suspend is not None:  # it yields to the loop: it did not end in one go
+            on_suspend, self._on_suspend = self._on_suspend, None
+            on_suspend()
+        return yielded
 
     def throw(self, *args: Any) -> Any:
         if self._abandoned:
             self._end()
-        return self._coro.throw(*args)
+        if self._step is None:
+            return self._coro.throw(*args)
+        return self._step(self._coro.throw, *args)
 
     def close(self) -> None:
-        self._coro.close()
+        if self._step is None:
+            self._coro.close()
+        else:
+            self._step(self._coro.close)
 
     def _end(self) -> None:
         try:
-            self._coro.close()  # GeneratorExit at the app's await, in its own task
+            self.close()  # GeneratorExit at the app's await, in its own task
         except BaseException:  # it awaited again, or raised in a finally: leave it as it is
             _unclosable.append(self._coro)
         raise Abandoned

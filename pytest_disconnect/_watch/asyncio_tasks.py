@@ -151,3 +151,49 @@ def poke(task: object) -> None:
     """Make a task parked on a future take its next step (the harness abandons it then)."""
     if isinstance(task, asyncio.Task):
         task.cancel()
+
+
+
+
+class CallerTask:
+    """The task that awaits the scenario, while the app call runs in it (inline).
+
+    asyncio's cancellation is a request counted on the task, and the app's task is now the
+    test's: who asked is told by when. A request made during one of the app's steps is the app
+    cancelling its own task (``current_task().cancel()``): it is the app's, recorded as
+    'cancelled from outside the channel' and taken back once the app call ends. One made while
+    the app is suspended (a timeout around the test, Ctrl-C, the loop's shutdown) is the
+    caller's own: it goes on up, even when the app swallowed it.
+    """
+
+    __slots__ = ("_base", "_context", "_own", "task")
+
+    def __init__(self, context: contextvars.Context) -> None:
+        task = asyncio.current_task()
+        assert task is not None  # a scenario runs in a task
+        self.task: asyncio.Task[Any] = task
+        self._context = context
+        self._base = task.cancelling()
+        self._own = 0  # requests the app made on its own task
+
+    def step(self, function: Callable[..., Any], *args: Any) -> Any:
+        """One step of the app, in the scenario's context."""
+        task = self.task
+        before = task.cancelling()
+        try:
+            return self._context.run(function, *args)
+        finally:
+            after = task.cancelling()
+            if after > before:
+                self._own += after - before
+
+    def cancel_pending(self) -> bool:
+        return self._own == 0 and self.task.cancelling() > self._base
+
+    def restore(self, poked: bool) -> None:
+        """Take back the requests poke() and the app itself added: the test's task is left as it was."""
+        for _ in range(self._own + poked):
+            self.task.uncancel()
+
+    async def reraise(self) -> None:
+        raise asyncio.CancelledError  # the app swallowed the caller's cancellation

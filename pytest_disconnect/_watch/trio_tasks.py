@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
+import math
+from collections.abc import Callable
+from typing import Any
+
 import trio
 
 from .names import task_name
@@ -54,3 +59,31 @@ def watch() -> None:
         _INSTRUMENT.set(instrument)
 
 
+
+
+
+class CallerTask:
+    """The task that awaits the scenario, while the app call runs in it (inline).
+
+    trio's cancellation is a state of the scopes around a task, not a request: a Cancelled
+    the app call ends with, not the harness's, is the caller's own, and goes on up.
+    """
+
+    __slots__ = ("_context", "task")
+
+    def __init__(self, context: contextvars.Context) -> None:
+        self.task = trio.lowlevel.current_task()
+        self._context = context
+
+    def step(self, function: Callable[..., Any], *args: Any) -> Any:
+        """One step of the app, in the scenario's context."""
+        return self._context.run(function, *args)
+
+    def cancel_pending(self) -> bool:
+        return trio.current_effective_deadline() == -math.inf
+
+    def restore(self, poked: bool) -> None:
+        """poke() is a no-op on trio, and a task cannot cancel itself: nothing to take back."""
+
+    async def reraise(self) -> None:
+        await trio.lowlevel.checkpoint()  # raises Cancelled: the scope around the caller is cancelled

@@ -43,7 +43,7 @@ class Work:
     def label(self) -> str:
         """The task's name, read late: asyncio names a task only after the factory returns."""
         get_name = getattr(self.task, "get_name", None)
-        if callable(get_name):
+        if callable(get_name) and self.kind != "app":  # inline, the app's task is the test's
             return task_name(str(get_name()), self.coro)
         return self.name
 
