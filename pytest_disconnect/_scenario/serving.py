@@ -15,7 +15,9 @@ from .._asgi.servers import PROFILES
 from .._watch.workset import WorkSet
 from .app_call import AppCall
 
-#: Starts the app call as the scenario's first task: (the call, its task's name).
+#: Has the scenario run the app call as its first work: (the call, its name). The scenario runs
+#: it inline, in its caller's task, or (a client that reads the response while the app runs)
+#: in a task of its own.
 Spawn = Callable[[Callable[[], Awaitable[None]], str], None]
 
 
@@ -30,7 +32,7 @@ class Serving(Protocol):
 
     async def begin(self, call: AppCall, request: Request, state: Mapping[str, Any] | None,
                     workset: WorkSet, spawn: Spawn) -> None:
-        """Have the app called: ``call.run(scope)`` in a task of the scenario's."""
+        """Have the app called: ``call.run(scope)`` through ``spawn``, or by a server of its own."""
 
     async def finish(self) -> None:
         """After the verdict, before the clock stops (bounded; a real client goes away)."""
@@ -40,7 +42,7 @@ class Serving(Protocol):
 
 
 class InProcess:
-    """The synthetic server: the channel is the client, the app runs in a task of the driver's."""
+    """The synthetic server: the channel is the client; the scenario runs the app call (see ``Spawn``)."""
 
     def __init__(self, server: str) -> None:
         self.profile = PROFILES[server]
