@@ -40,7 +40,7 @@ class Referee:
         self._name = name
         self._grace = grace
         self._done: WaitableEvent | None = None
-        self._scope = anyio.CancelScope()
+        self._scope: anyio.CancelScope | None = None  # made at start(): most apps never suspend
         self._error: BaseException | None = None
 
     @property
@@ -52,12 +52,13 @@ class Referee:
         if self._done is not None:
             return
         self._done = self._loop.new_event()
+        self._scope = anyio.CancelScope()
         context = contextvars.copy_context()
         context.run(current_workset.set, None)  # not the app's work: never counted, never cancelled
         self._loop.spawn_detached(self._run, f"{self._name} (referee)", context)
 
     async def _run(self) -> None:
-        assert self._done is not None
+        assert self._done is not None and self._scope is not None
         try:
             with self._scope:
                 await self._phases()
@@ -76,10 +77,10 @@ class Referee:
 
     async def stop(self) -> None:
         """The caller winds down (maybe cancelled from outside): end the phases first, bounded."""
-        done = self._done
-        if done is None or done.is_set():
+        done, scope = self._done, self._scope
+        if done is None or scope is None or done.is_set():
             return
-        self._scope.cancel()
+        scope.cancel()
         # Bounded: the give-up the referee may be in is shielded for at most one grace.
         with anyio.CancelScope(shield=True), anyio.move_on_after(2 * self._grace):
             await done.wait()

@@ -100,9 +100,12 @@ class AbandonableCall:
     def throw(self, *args: Any) -> Any:
         if self._abandoned:
             self._end()
-        if self._step is None:
-            return self._coro.throw(*args)
-        return self._step(self._coro.throw, *args)
+        try:
+            if self._step is None:
+                return self._coro.throw(*args)
+            return self._step(self._coro.throw, *args)
+        finally:
+            del args  # the exception's traceback holds this frame: no cycle through it
 
     def close(self) -> None:
         if self._step is None:

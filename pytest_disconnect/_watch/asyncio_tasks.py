@@ -183,6 +183,7 @@ class CallerTask:
         try:
             return self._context.run(function, *args)
         finally:
+            del args  # a thrown exception's traceback holds this frame: no cycle through it
             after = task.cancelling()
             if after > before:
                 self._own += after - before

@@ -77,7 +77,10 @@ class CallerTask:
 
     def step(self, function: Callable[..., Any], *args: Any) -> Any:
         """One step of the app, in the scenario's context."""
-        return self._context.run(function, *args)
+        try:
+            return self._context.run(function, *args)
+        finally:
+            del args  # a thrown exception's traceback holds this frame: no cycle through it
 
     def cancel_pending(self) -> bool:
         return trio.current_effective_deadline() == -math.inf
