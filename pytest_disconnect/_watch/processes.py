@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import threading
-import weakref
 from typing import Any
 
 from .._compat import caller_frame
@@ -32,8 +31,10 @@ class _Child:
         #: asyncio's child watcher reaps it at once and then tells the loop: only then has it ended
         #: for the app (a loop closed before that leaves 'subprocess N is still running' behind).
         self.by_asyncio = by_asyncio
-        #: The Popen object, when nobody else reaps the child (asyncio's and trio's APIs do).
-        self.popen = weakref.ref(popen) if popen is not None else None
+        #: The Popen object, when nobody else reaps the child (asyncio's and trio's APIs do). Held
+        #: until reaped: an app's frame freed first (cancelled, abandoned) would otherwise free it
+        #: with its child still running ('subprocess N is still running').
+        self.popen = popen
         #: The kernel's start time of the pid: a pid reused by another process is never killed.
         self.started = started
 
@@ -135,7 +136,7 @@ def ended(pid: int) -> str | None:
 def reap(pid: int) -> None:
     """Collect the exit status of a child that exited, when its owner will not (a plain Popen)."""
     child = _children.get(pid)
-    popen = child.popen() if child is not None and child.popen is not None else None
+    popen = child.popen if child is not None else None
     if popen is None:
         return
     if popen.returncode is None and state(pid) == "exited":
@@ -153,7 +154,7 @@ def kill_all() -> list[int]:
             killed.append(pid)
     for pid in killed:
         child = _children.get(pid)
-        popen = child.popen() if child is not None and child.popen is not None else None
+        popen = child.popen if child is not None else None
         if popen is not None:
             try:
                 popen.wait(timeout=1.0)
