@@ -188,7 +188,7 @@ class Scenario:
         return self._result()
 
     def _spawn(self, run: Callable[[], Awaitable[None]], name: str) -> None:
-        if self.trigger.kind == "client":  # the caller reads the response while the app runs
+        if self.plan.client is not None:  # the caller reads the response while the app runs
             self.loop.spawn(self.workset, run, name)
         else:
             self.inline = (run, name)
