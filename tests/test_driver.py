@@ -313,3 +313,14 @@ async def _in_a_thread(function: object) -> object:
     import anyio.to_thread
 
     return await anyio.to_thread.run_sync(function)  # type: ignore[arg-type]
+
+
+async def test_scenarios_sharing_a_trigger_keep_their_own_server_and_limits() -> None:
+    """What a scenario takes from its settings alone is reused only for the same settings object."""
+    leave_at_once = Trigger.at(0.0)
+    silent = await Disconnect(Settings(server="uvicorn")).arun(apps.instant, "GET", "/", after=leave_at_once,
+                                                               check=False)
+    raising = await Disconnect(Settings(server="asgi-2.4")).arun(apps.instant, "GET", "/", after=leave_at_once,
+                                                                 check=False)
+    assert any("dropped: client gone" in event.text for event in silent.timeline)
+    assert any("raised ClientDisconnected" in event.text for event in raising.timeline)

@@ -25,7 +25,7 @@ import anyio
 
 from .._asgi.channel import ChannelOptions, ClientSide
 from .._asgi.request import Request
-from .._asgi.servers import PROFILES
+from .._asgi.servers import PROFILES, ServerProfile
 from .._asgi.trigger import Trigger
 from .._asgi.wrong_route import handler_matched
 from .._backends import Backend
@@ -77,6 +77,33 @@ class Plan:
     client: ClientSide | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Fixed:
+    """What a scenario takes from its settings and trigger alone: the same for a loop of scenarios."""
+
+    settings: Settings
+    trigger: Trigger
+    profile: ServerProfile
+    allow: frozenset[str]
+    stall_after: float
+    interrupt_after: float
+
+
+_last_fixed: list[_Fixed] = []
+
+
+def _fixed(settings: Settings, trigger: Trigger) -> _Fixed:
+    """The last scenario's, when it had the same settings and trigger objects (a loop reuses them)."""
+    if _last_fixed:
+        last = _last_fixed[0]
+        if last.settings is settings and last.trigger is trigger:
+            return last
+    fixed = _Fixed(settings, trigger, PROFILES[settings.server], frozenset(settings.allow),
+                   settings.watch_limit, interrupt_after(settings, trigger))
+    _last_fixed[:] = [fixed]
+    return fixed
+
+
 class Scenario:
     """One request's life from the app's start to the verdict; run() once."""
 
@@ -87,27 +114,31 @@ class Scenario:
         self.start = clock.read()
         self.now = self._now_virtual if clock.kind == "virtual" else self._now_real
         self.timeline = TimelineRecorder()
+        self.trigger = plan.trigger
+        fixed = _fixed(plan.settings, plan.trigger)
         self.waker = waker_for(loop.name)
+        # The client leaving, the response complete, the app returning, all work ending: each
+        # only wakes the phases, which look at the state themselves.
+        wake = self.waker.set
         self.workset = WorkSet(self.now, self.timeline, loop.new_event, loop.post,
-                               plan.allow | frozenset(self.settings.allow), on_all_done=self.work_ended,
+                               plan.allow | fixed.allow if fixed.allow else plan.allow, on_all_done=wake,
                                response_complete_at=self._response_complete_at,
                                thread_now=clock.thread_now(self.start),
                                notice_time_read=clock.time_read_notice(self.start, self.timeline))
         clock.watch(self.workset)
-        self.trigger = plan.trigger
         client = plan.client
         self.channel = serving.channel(plan.request, ChannelOptions(
-            profile=PROFILES[self.settings.server], trigger=self.trigger, now=self.now,
-            timeline=self.timeline, on_leave=self.channel_changed, new_event=loop.new_event,
-            stall_after=self.settings.watch_limit,
+            profile=fixed.profile, trigger=self.trigger, now=self.now, timeline=self.timeline,
+            on_leave=wake, new_event=loop.new_event, stall_after=fixed.stall_after,
             on_change=client.on_change if client is not None else None,
             gives_up_at=client.gives_up_at if client is not None else None))
-        self.call = AppCall(plan.app, self.channel, self.timeline, self.workset, on_end=self.app_returned,
+        self.call = AppCall(plan.app, self.channel, self.timeline, self.workset,
+                            on_end=wake if client is None else self.app_returned,
                             cancel_scope=loop.new_cancel_scope())
         self._watching = watching(loop, self.workset, plan.heavy)
         self.blocks: list[Block] = []
         self.watch = Watch(loop.post, self.workset.real_now, self._blocked, partial(processes.poll, self.workset),
-                           interrupt_at=self.workset.real_now() + interrupt_after(self.settings, self.trigger))
+                           interrupt_at=self.workset.real_now() + fixed.interrupt_after)
         # The state the phases move through.
         self.cancelled_at: float | None = None
         self.not_disconnected = False
@@ -126,18 +157,13 @@ class Scenario:
 
     # --- callbacks that move the state ---------------------------------------------------
 
-    def channel_changed(self) -> None:
-        """The client left, or the whole response was sent."""
-        self.waker.set()
-
     def app_returned(self) -> None:
+        """With a client reading the response as it comes: it sees the connection end too."""
         self.waker.set()
-        if self.plan.client is not None:  # a client waiting for the response sees the connection end
+        if self.plan.client is not None:
             self.plan.client.on_change()
 
-    def work_ended(self) -> None:
-        """All the judged work ended (a later spawn can revive it)."""
-        self.waker.set()
+    # --- what the work set and the watchdog ask ---------------------------------------------
 
     def _response_complete_at(self) -> float | None:
         return self.channel.response_complete_at
