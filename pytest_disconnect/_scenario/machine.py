@@ -170,8 +170,11 @@ class Scenario:
 
     def _blocked(self, block: Block) -> None:
         self.blocks.append(block)
-        self.timeline.add(block.start, "loop", f"event loop blocked for {block.end - block.start:.2f} s"
-                          + (f" at {block.where}" if block.where else ""))
+        if block.where:
+            self.timeline.add(block.start, "loop", "event loop blocked for {:.2f} s at {}", block.end - block.start,
+                              block.where)
+        else:
+            self.timeline.add(block.start, "loop", "event loop blocked for {:.2f} s", block.end - block.start)
 
     def _left_work_behind(self) -> bool:
         return self.call.returned_at is not None and not self.channel.left and not self.workset.done
@@ -363,8 +366,8 @@ class Scenario:
         start, channel, workset, call = self.start, self.channel, self.workset, self.call
         starved = tuple((began - start, ended - start) for began, ended in self.clock.starved)
         for began, ended in starved:
-            self.timeline.add(began, "loop", f"event loop never slept for {ended - began:.2f} s: "
-                                             "the virtual clock ran at the real rate")
+            self.timeline.add(began, "loop", "event loop never slept for {:.2f} s: the virtual clock ran at "
+                                             "the real rate", ended - began)
         request, settings, returned_at = self.plan.request, self.settings, call.returned_at
         time_reads = self.clock.time_reads
         # By position, in the fields' order (see scenario_result: a keyword call cost more than the rest).
