@@ -111,3 +111,22 @@ def _tasks(backend: str) -> set[object]:
         found.add(task)
         stack.extend(child for nursery in task.child_nurseries for child in nursery.child_tasks)
     return found
+
+
+async def refresh_forever() -> None:
+    await anyio.sleep(3600)
+
+
+async def test_an_allowed_continuation_of_the_app_call_runs_on_after_the_verdict() -> None:
+    # allow=... may let the app call itself go on (a BackgroundTask's function): the test's task
+    # cannot wait for it, so such a call keeps a task of its own and the verdict comes at once.
+    async def answers_then_refreshes(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await answer(send)
+        await refresh_forever()
+
+    with anyio.fail_after(10):  # inline, this waited for the app call: for good
+        result = await disconnect().arun(answers_then_refreshes, "GET", "/", allow=["refresh_forever"])
+    assert result.verdict == "stopped"
+    [app] = result.work
+    assert (app.kind, app.allowed, app.ended_at) == ("app", True, None)

@@ -217,7 +217,10 @@ class Scenario:
         return self._result()
 
     def _spawn(self, run: Callable[[], Awaitable[None]], name: str) -> None:
-        if self.plan.client is not None:  # the caller reads the response while the app runs
+        # A task of its own when the caller reads the response while the app runs, or when
+        # allow=... may let the app call itself outlive the request (a BackgroundTask's
+        # function): inline, the verdict would wait for the app call to end.
+        if self.plan.client is not None or self.workset.allow.names:
             self.loop.spawn(self.workset, run, name)
         else:
             self.inline = (run, name)
