@@ -44,7 +44,9 @@ def test_json_report_of_a_sweep(service: pytest.Pytester) -> None:
     assert report["version"] == 1
     assert report["summary"]["tests"] == 2 and report["summary"]["failing_endpoints"] == 1
     careless = next(entry for entry in report["endpoints"] if entry["endpoint"] == "GET /careless")
-    assert careless["verdict"] == "kept-running" and careless["worst_latency_s"] == 3.0
+    # The app sleeps 3 s of virtual time after the client left; a loaded machine may add a
+    # stretch the loop never slept, when the virtual clock runs at the real rate (by design).
+    assert careless["verdict"] == "kept-running" and careless["worst_latency_s"] >= 3.0
     assert careless["handler"].startswith("service.py:")
     assert {"nodeid": "disconnect-sweep[service:app]::GET /careless", "outcome": "failed",
             "disconnect_failures": ["GET /careless"]} in report["tests"]
