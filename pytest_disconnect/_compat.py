@@ -123,6 +123,21 @@ def forget_task(task: asyncio.Task[object]) -> bool:
     return True
 
 
+def make_current_anyio_scope(scope: object) -> bool:
+    """Record ``scope`` as the current task's innermost anyio cancel scope again. After the harness
+    closed an abandoned app call in the test's own task, the app's own anyio scopes inside it may
+    never have exited, and anyio's record (``anyio._backends._asyncio._task_states``, checked on
+    anyio 4.16) would still point at one: leaving the app call's scope would then raise
+    RuntimeError. False where the record is missing: nothing to put back."""
+    states = getattr(sys.modules.get("anyio._backends._asyncio"), "_task_states", None)
+    task = asyncio.current_task() if states is not None else None
+    state = states.get(task) if states is not None and task is not None else None
+    if state is None or not hasattr(state, "cancel_scope"):
+        return False
+    state.cancel_scope = scope
+    return True
+
+
 def is_cancellation(error: BaseException) -> bool:
     """asyncio's CancelledError or trio's Cancelled, matched by name so that neither library need be
     imported (checked on CPython 3.11-3.13 and trio 0.25-0.32)."""

@@ -16,6 +16,7 @@ import anyio
 
 from .._asgi.channel import Channel
 from .._backends import AppScope, CallerTask
+from .._compat import make_current_anyio_scope
 from .._errors import NotAnASGIApp
 from .._result import TimelineRecorder
 from .._types import ASGIApp, Scope
@@ -98,6 +99,8 @@ class AppCall:
     def _caught(self, exc: BaseException) -> bool:
         """Record what the app raised; True for the harness's own cancellation (to re-raise)."""
         if isinstance(exc, Abandoned):  # it resisted: still counted as running work
+            if self.inline is not None and isinstance(self.cancel_scope, anyio.CancelScope):
+                make_current_anyio_scope(self.cancel_scope)  # the closed app's own scopes never exited
             self.workset.works[0].abandoned = True
             self.returned_at = self.workset.now()
             self.timeline.add(self.returned_at, "harness",
