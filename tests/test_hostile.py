@@ -120,8 +120,15 @@ def test_a_hostile_app_fails_every_scenario_and_leaves_nothing_behind(pytester: 
         result.stdout.fnmatch_lines(["*task _swallows_cancellation_forever: hostile_apps.py:* in "
                                      "_swallows_cancellation_forever -> await anyio.sleep(1)*"])
         assert result.stdout.str().count("harness closed task _swallows_cancellation_forever") == scenarios
+        assert result.stdout.str().count("_swallows_cancellation_forever -> await anyio.sleep(1)  [closed by the "
+                                         "harness at +") == scenarios  # not "still running"
     if app == "spawns_an_unclosable_task":  # parked: neither the loop's shutdown nor pytest's exit waits
         assert result.stdout.str().count("harness could not close task _swallows_everything_forever") == scenarios
+        assert result.stdout.str().count("[ignored cancellation and GeneratorExit: parked by the harness at +") \
+            == scenarios
+    if app == "swallows_cancellation":  # the app call itself, abandoned where it went on
+        assert "app: hostile_apps.py:" in result.stdout.str()
+        assert result.stdout.str().count("[closed by the harness at +") == scenarios, result.stdout.str()
 
 
 INTERRUPTED = '''

@@ -183,3 +183,32 @@ def test_public_classes_name_the_public_module(name: str) -> None:
     value = getattr(pytest_disconnect, name)
     if isinstance(value, type) and issubclass(value, BaseException):
         assert value.__module__ == "pytest_disconnect"
+
+
+def test_work_the_harness_closed_says_so_where_it_is_listed() -> None:
+    """A task closed at its await, one that could not be closed, and an abandoned app call each
+    read as what the harness did, not as work left running."""
+    result = replace(
+        KEPT_RUNNING, stopped_at=None, cancelled_at=5.1, verdict="resisted",
+        timeline=Timeline((
+            Event(0.1, "client", "left (after=0.10 s)"),
+            Event(6.1, "harness", "harness closed task tick: it went on after the cancellation"),
+            Event(6.1, "harness", "harness could not close task stubborn: it caught GeneratorExit too; "
+                                  "it is parked, never to run again, and left out of the loop's shutdown"),
+            Event(6.2, "harness", "harness abandoned the app call: it went on after the cancellation"),
+        )),
+        work=(WorkRecord("_AppRunner.run", "app", 0.0, None, None, "app.py:3 in spin -> await x()"),
+              WorkRecord("tick", "task", 0.01, None, None, "app.py:9 in tick -> await y()"),
+              WorkRecord("stubborn", "task", 0.01, None, None, "app.py:14 in stubborn -> await z()"),
+              WorkRecord("thread", "thread", 0.02, None, None, "app.py:20 in work -> time.sleep(9)")),
+    )
+    message = failure_message(result).split("\n")
+    start = message.index("  Still running at +0.60 s (the tolerance):")
+    assert message[start + 1:start + 5] == [
+        "    app: app.py:3 in spin -> await x()  [closed by the harness at +6.20 s after it ignored cancellation]",
+        "    task tick: app.py:9 in tick -> await y()  "
+        "[closed by the harness at +6.10 s after it ignored cancellation]",
+        "    task stubborn: app.py:14 in stubborn -> await z()  [ignored cancellation and GeneratorExit: "
+        "parked by the harness at +6.10 s, never to run again]",
+        "    thread thread: app.py:20 in work -> time.sleep(9)  [left behind, still running]",
+    ]

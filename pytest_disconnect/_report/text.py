@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from .._asgi.channel import LATE_NOTICE
 from .._links import docs_link
@@ -234,8 +235,9 @@ def _running_lines(result: DisconnectResult) -> list[str]:
         lines = [f"  Still running at +{result.cancelled_at or 0.0:.2f} s:"]
     else:
         lines = [f"  Still running at +{at:.2f} s (the tolerance):"]
+    closed = _closed_by_harness(result)
     for record in running:
-        lines.append(f"    {_work_line(record)}")
+        lines.append(f"    {_work_line(record, closed)}")
     return lines
 
 
@@ -329,13 +331,38 @@ def _left_running(result: DisconnectResult) -> list[str]:
     return list(dict.fromkeys(record.name for record in result.still_running if record.kind != "app"))
 
 
-def _work_line(record: WorkRecord) -> str:
+def _work_line(record: WorkRecord, closed: Mapping[str, str]) -> str:
     label = "app" if record.kind == "app" else f"{record.kind} {record.name}"
-    if record.ended_at is None:
-        fate = "left behind, still running"
-    else:
+    if record.ended_at is not None:
         fate = f"ended at +{record.ended_at:.2f} s ({record.outcome})"
+    else:
+        fate = closed.get(label, "left behind, still running")
     return f"{label}: {record.where}  [{fate}]"
+
+
+#: The harness's own timeline lines when it gives up on work that ignored cancellation
+#: (_watch/close_tasks.py, _scenario/app_call.py), by the work's label, and what the report says.
+_CLOSED = "harness closed task {}: it went on after the cancellation"
+_UNCLOSABLE = "harness could not close task {}: it caught GeneratorExit too; "
+_ABANDONED_APP = "harness abandoned the app call: it went on after the cancellation"
+
+
+def _closed_by_harness(result: DisconnectResult) -> dict[str, str]:
+    """What the harness did to each piece of work it closed or parked, from the timeline: such work
+    never ends on its own, so its record reads as running, though nothing of it runs any more."""
+    closed = {}
+    running = {("app" if record.kind == "app" else f"{record.kind} {record.name}"): record.name
+               for record in result.still_running if record.ended_at is None}
+    for event in result.timeline:
+        if event.actor != "harness":
+            continue
+        for label, name in running.items():
+            if event.text == (_ABANDONED_APP if label == "app" else _CLOSED.format(name)):
+                closed[label] = f"closed by the harness at +{event.at:.2f} s after it ignored cancellation"
+            elif label != "app" and event.text.startswith(_UNCLOSABLE.format(name)):
+                closed[label] = (f"ignored cancellation and GeneratorExit: parked by the harness at "
+                                 f"+{event.at:.2f} s, never to run again")
+    return closed
 
 
 def _advice(result: DisconnectResult) -> str:
