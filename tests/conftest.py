@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from tests.logging_guard import root_logger_restored
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -15,6 +18,14 @@ def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
 
         return "trio", {"clock": trio.testing.MockClock(autojump_threshold=0)}
     return "asyncio", {}
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_restored() -> Iterator[None]:
+    """A library that configures logging as an app is built leaves it to this test alone
+    (see tests/logging_guard.py)."""
+    with root_logger_restored():
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -78,7 +78,7 @@ def litestar_app() -> ASGIApp:
     def stream() -> Stream:
         return Stream(ticks(), media_type="text/plain")
 
-    return cast(ASGIApp, Litestar(route_handlers=[stream]))
+    return cast(ASGIApp, Litestar(route_handlers=[stream], logging_config=None))  # see test_suite_hygiene.py
 
 
 def django_app() -> ASGIApp:

@@ -138,7 +138,8 @@ def test_litestar_routes() -> None:
     async def make(data: dict[str, int]) -> dict[str, int]:
         return data
 
-    app = litestar.Litestar([get_item, make, litestar.Router(path="/v1", route_handlers=[get_item])])
+    app = litestar.Litestar([get_item, make, litestar.Router(path="/v1", route_handlers=[get_item])],
+                          logging_config=None)  # see test_suite_hygiene.py
 
     routes = list_routes(app)
 

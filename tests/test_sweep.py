@@ -350,7 +350,7 @@ async def health() -> str:
     return "ok"
 
 
-app = Litestar([report, health])
+app = Litestar([report, health], logging_config=None)
 '''
 
 
