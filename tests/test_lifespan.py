@@ -216,3 +216,45 @@ async def test_startup_and_shutdown_are_not_the_scenarios_time() -> None:
     assert result.verdict == "finished"
     assert result.returned_at is not None and result.returned_at < 0.45  # 0.3 s of work, not 0.8
     assert [event.text for event in result.timeline][-1] == "app returned"
+
+
+@pytest.mark.anyio
+async def test_ctrl_c_is_not_taken_for_a_lifespan_error(anyio_backend_name: str) -> None:
+    """The lifespan's task catches everything the app raises (a server does), so Ctrl-C must not land
+    there: trio keeps KeyboardInterrupt out of it, asyncio delivers it to the test's task, not this one."""
+    import asyncio
+
+    seen: list[object] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            if anyio_backend_name == "trio":
+                import trio
+
+                seen.append(trio.lowlevel.currently_ki_protected())
+            else:
+                seen.append(asyncio.current_task() is not test_task)
+            await receive()
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            seen.append("shutdown")
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    test_task = asyncio.current_task() if anyio_backend_name == "asyncio" else None
+    runner = disconnect()
+    await runner.arun(app, "GET", "/", after=1.0, lifespan="on")
+    await runner.aclose()
+    assert seen == [True, "shutdown"]
+
+
+def test_the_lifespan_asks_the_backend_not_the_library_name() -> None:
+    """What differs between asyncio and trio is behind the backend seam (_backends), not switched on here."""
+    import inspect
+
+    from pytest_disconnect._asgi import lifespan
+
+    source = inspect.getsource(lifespan)
+    assert "sniffio" not in source and "import trio" not in source and "import asyncio" not in source

@@ -29,15 +29,14 @@ from __future__ import annotations
 
 import contextvars
 import inspect
-import math
 from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
 from types import CodeType
 from typing import Any
 
 import anyio
-import sniffio
 
+from .._backends import current as current_backend
 from .._compat import is_default_lifespan
 from .._errors import LifespanError
 from .._types import ASGIApp, Message
@@ -205,18 +204,8 @@ class Lifespan:
         self._on = _OnLoop(anyio.Event(), anyio.Event(), anyio.Event(), anyio.CancelScope(shield=True))
         context = contextvars.copy_context()
         context.run(current_workset.set, None)  # app-lifetime work, never a request's
-        if sniffio.current_async_library() == "trio":
-            import trio
-
-            trio.lowlevel.spawn_system_task(self._host, name=f"pytest-disconnect lifespan: {self.name}",
-                                            context=context)
-            trio.lowlevel.spawn_system_task(self._stop_with_the_loop, context=context)
-        else:
-            import asyncio
-
-            task = asyncio.get_running_loop().create_task(self._host(), context=context)
-            _KEEP.add(task)
-            task.add_done_callback(_KEEP.discard)
+        current_backend().spawn_for_the_loop(self._host, f"pytest-disconnect lifespan: {self.name}", context,
+                                             at_end=self._stop_with_the_loop)
         with anyio.move_on_after(LIFESPAN_LIMIT):
             await self._loop.answered.wait()
         if not self._loop.answered.is_set():
@@ -305,14 +294,10 @@ class Lifespan:
         try:
             await self._loop.shutdown_asked.wait()
         except anyio.get_cancelled_exc_class():
-            if sniffio.current_async_library() != "asyncio" or self._loop.scope.cancel_called:
+            # Not ours (the host's scope is shielded): asyncio's runner cancels every task once as
+            # the loop closes; taken back, the lifespan shuts down as a server would.
+            if self._loop.scope.cancel_called or not current_backend().take_back_cancellation():
                 raise
-            # asyncio: the loop is closing (its runner cancels every task); shut down, as a server would.
-            import asyncio
-
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
         return {"type": "lifespan.shutdown"}
 
     async def _send(self, message: Message) -> None:
@@ -330,16 +315,8 @@ class Lifespan:
         raise RuntimeError(f"lifespan protocol: unexpected {kind!r} message")
 
     async def _stop_with_the_loop(self) -> None:
-        """trio: when the run ends, system tasks are cancelled; shut the lifespan down first."""
+        """When the loop ends before the test stopped the lifespan (trio cancels its system tasks)."""
         try:
-            await anyio.sleep(math.inf)
-        finally:
-            with anyio.CancelScope(shield=True):
-                try:
-                    await self.stop()
-                except LifespanError:
-                    pass  # kept in self.error / _shutdown; the test's teardown reports it
-
-
-#: asyncio keeps only weak references to tasks: hold the lifespan tasks.
-_KEEP: set[Any] = set()
+            await self.stop()
+        except LifespanError:
+            pass  # kept in self.error / _shutdown; the test's teardown reports it

@@ -93,6 +93,19 @@ class Backend(Protocol):
         """Start ``run()`` outside the caller's cancel scopes (cancelling the caller must not reach
         it), in ``context`` (default: a copy of the current one); its task, to keep, if it has one."""
 
+    def spawn_for_the_loop(self, run: Callable[[], Coroutine[Any, Any, None]], name: str, context: Context,
+                           at_end: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Start ``run()`` for the rest of the loop's life (an app's lifespan), outside every
+        caller's cancel scopes, in ``context``. Unlike ``spawn_detached``, Ctrl-C stays the
+        library's: trio keeps KeyboardInterrupt out of it, so a lifespan's ``except BaseException``
+        never takes one for the app's error. Where the loop's end cancels it with no way back (trio's
+        system tasks), ``at_end()`` runs first, shielded; asyncio's runner cancels it like any task."""
+
+    def take_back_cancellation(self) -> bool:
+        """In a task started by ``spawn_for_the_loop`` that the loop's end cancelled: take the
+        cancellation back so it can shut down as a server would (asyncio's runner cancels every
+        task once); False where that cannot be done (trio), and the cancellation goes on."""
+
     def watch_tasks(self) -> Callable[[], None]:
         """Attribute new tasks to the scenario their context carries (the hooks are installed once);
         returns what to call when the scenario's watch ends."""

@@ -83,6 +83,18 @@ class AsyncioBackend:
                        context: contextvars.Context | None = None) -> object:
         return self.loop.create_task(run(), name=name, context=context or contextvars.copy_context())
 
+    def spawn_for_the_loop(self, run: Callable[[], Coroutine[Any, Any, None]], name: str,
+                           context: contextvars.Context, at_end: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        task = self.loop.create_task(run(), name=name, context=context)
+        _KEEP.add(task)
+        task.add_done_callback(_KEEP.discard)
+
+    def take_back_cancellation(self) -> bool:
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        return True
+
     def watch_tasks(self) -> Callable[[], None]:
         loop = self.loop
         watch_executor(loop)
@@ -105,3 +117,7 @@ class AsyncioBackend:
 
     def io_pending(self) -> bool:
         return asyncio_io_pending(self.loop)
+
+
+#: asyncio keeps only weak references to tasks: hold the ones started for the loop's life.
+_KEEP: set[asyncio.Task[None]] = set()

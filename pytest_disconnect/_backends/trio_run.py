@@ -67,6 +67,16 @@ class TrioBackend:
                                         context=context or contextvars.copy_context())
         return None
 
+    def spawn_for_the_loop(self, run: Callable[[], Coroutine[Any, Any, None]], name: str,
+                           context: contextvars.Context, at_end: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        # System tasks, with trio's KeyboardInterrupt protection left on (see spawn_detached).
+        trio.lowlevel.spawn_system_task(run, name=name, context=context)
+        trio.lowlevel.spawn_system_task(_at_the_runs_end, at_end, name=f"{name} (its end with the run)",
+                                        context=context)
+
+    def take_back_cancellation(self) -> bool:
+        return False
+
     def watch_tasks(self) -> Callable[[], None]:
         trio_tasks.watch()
         return _stays  # the instrument stays for the run: outside a scenario, a ContextVar read a task
@@ -98,3 +108,12 @@ class TrioBackend:
 
 def _stays() -> None:
     pass
+
+
+async def _at_the_runs_end(at_end: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Wait for the run's end (it cancels system tasks), then run ``at_end()`` shielded."""
+    try:
+        await trio.sleep_forever()
+    finally:
+        with trio.CancelScope(shield=True):
+            await at_end()
