@@ -200,6 +200,22 @@ def _client_left_leaves(exc: BaseException, kind: type[ClientLeft]) -> list[Clie
     return found
 
 
+def _nothing_audited(settings: Settings) -> str | None:
+    """What to say when a run that asked for disconnects saw no request; None if it asked for none."""
+    if settings.audit:
+        # The patched clients saw nothing: the suite's client is another one (Litestar's, Quart's,
+        # Django's test clients have transports of their own), or it calls the app directly.
+        return (f"disconnect: the audit was on ({settings.source('audit')}), but no request went through "
+                "Starlette's TestClient or an httpx ASGITransport: nothing was audited. Those are the clients "
+                "it patches (httpx2's too); for another test client, use the disconnect fixture or "
+                "DisconnectTransport")
+    if "after" in settings.sources:
+        return (f"disconnect: after={settings.show('after')} ({settings.source('after')}) was set, but no request "
+                "went through DisconnectTransport or the disconnect fixture: nothing was audited "
+                "(add --disconnect-audit to audit TestClient and ASGITransport requests as they are)")
+    return None
+
+
 class _Summary:
     """Per run: folds each test's endpoints into a table (from xdist workers too), prints it at the end."""
 
@@ -227,12 +243,11 @@ class _Summary:
                 f"disconnect: {len(self.unjudged)} request(s) never reached a verdict, since their test ended "
                 "first with the response neither read to the end nor closed (use `with client.stream(...)`, "
                 f"or close the client): {'; '.join(self.unjudged)}", yellow=True)
-        if not self.table and "after" in settings.sources and terminalreporter.stats.get("passed"):
+        if not self.table and terminalreporter.stats.get("passed"):
             # An audit that audited nothing looks green: say so.
-            terminalreporter.write_line(
-                f"disconnect: after={settings.show('after')} ({settings.source('after')}) was set, but no request "
-                "went through DisconnectTransport or the disconnect fixture: nothing was audited "
-                "(add --disconnect-audit to audit TestClient and ASGITransport requests as they are)", yellow=True)
+            note = _nothing_audited(settings)
+            if note is not None:
+                terminalreporter.write_line(note, yellow=True)
         if not worth_showing(self.table):
             return
         from ._report.text import run_wide

@@ -185,6 +185,35 @@ def test_an_audit_that_audited_nothing_says_so(pytester: pytest.Pytester,
                                  "through DisconnectTransport or the disconnect fixture: nothing was audited*"])
 
 
+@pytest.mark.parametrize("options", [("--disconnect-audit",), ("--disconnect-audit", "--disconnect-after=0.1")])
+def test_an_audit_of_a_client_it_does_not_patch_says_which_it_patches(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, options: tuple[str, ...]) -> None:
+    # A suite whose test client is neither TestClient nor ASGITransport (Litestar's, Quart's,
+    # Django's): the audit was on and saw nothing, and must not tell the user to switch it on.
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio -p no:randomly")
+    pytester.makepyfile(service=SERVICE, test_own_client='''
+import anyio
+from service import app
+
+def test_direct():
+    sent = []
+    async def receive():
+        return {"type": "http.request", "body": b""}
+    async def send(message):
+        sent.append(message)
+    scope = {"type": "http", "method": "GET", "path": "/fast", "raw_path": b"/fast", "query_string": b"",
+             "headers": [], "root_path": "", "scheme": "http", "http_version": "1.1", "asgi": {"version": "3.0"}}
+    anyio.run(app, scope, receive, send)
+    assert sent[0]["status"] == 200
+''')
+    result = pytester.runpytest(*options)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["disconnect: the audit was on (--disconnect-audit), but no request went through "
+                                 "Starlette's TestClient or an httpx ASGITransport: nothing was audited*"
+                                 "use the disconnect fixture or DisconnectTransport*"])
+    result.stdout.no_fnmatch_line("*add --disconnect-audit*")
+
+
 def test_a_response_left_open_by_the_client_fixture_is_a_warning(suite: pytest.Pytester) -> None:
     # A response still coming when the test ends (one whole by its head is judged at once).
     suite.makeconftest('''
