@@ -208,6 +208,15 @@ def testclient_transport(testclient: object) -> Any:
     return kind if kind is not None and hasattr(kind, "handle_request") else None
 
 
+def testclient_extensions(handle_request: Callable[..., object]) -> dict[str, dict[str, object]]:
+    """The scope extensions an audited TestClient offers, as its own would: http.response.debug
+    always, http.response.trailers where its handle_request offers it (Starlette 1.x; read from the
+    function's constants, checked against 1.10), since apps send trailers only when offered."""
+    code = getattr(handle_request, "__code__", None)
+    offers_trailers = code is not None and "http.response.trailers" in code.co_consts
+    return {"http.response.debug": {}, **({"http.response.trailers": {}} if offers_trailers else {})}
+
+
 def missing_testclient_field(transport: object) -> str | None:
     return next((name for name in TESTCLIENT_FIELDS if not hasattr(transport, name)), None)
 

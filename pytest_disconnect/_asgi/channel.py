@@ -100,6 +100,11 @@ class Channel:
         #: scope["extensions"] offers http.response.debug (an audited TestClient does), and what came.
         self.offers_debug = "http.response.debug" in (request.extensions or {})
         self.debug_info: object = None
+        #: scope["extensions"] offers http.response.trailers (an audited Starlette 1.x TestClient does);
+        #: once a start declares trailers, the list the client reads them from, filled as they come.
+        self.offers_trailers = "http.response.trailers" in (request.extensions or {})
+        self.trailers: list[tuple[bytes, bytes]] | None = None
+        self._body_done = False
         self.stall_after = options.stall_after
         if trigger.kind == "request-chunks":
             body_empty = request.chunks == (b"",)
@@ -220,7 +225,9 @@ class Channel:
             template, value = _SENT_START, self._start(message, now)
         elif kind == "http.response.body":
             value = self._body(message, now)
-            template = _SENT_BODY if self.response_complete else _SENT_PART
+            template = _SENT_BODY if self._body_done else _SENT_PART
+        elif kind == "http.response.trailers" and self.offers_trailers:
+            template, value = _SENT_TRAILERS, self._trailers(message, now)
         elif kind == "http.response.debug" and self.offers_debug:
             # TestClient's extension (template responses send what they rendered); nothing goes out.
             self.debug_info = message.get("info")
@@ -237,7 +244,8 @@ class Channel:
         elif kind == "http.response.start":
             self.delivered_start = True
         else:
-            self.delivered.append(self.body_parts[-1])
+            if kind == "http.response.body":
+                self.delivered.append(self.body_parts[-1])
             self.delivered_complete = self.response_complete
         self.on_change()
         trigger = self.trigger
@@ -275,6 +283,8 @@ class Channel:
         self.response_started_at = now
         self.status = status
         self.headers = _headers(message.get("headers", ()), self._violation)
+        if self.offers_trailers and message.get("trailers", False):
+            self.trailers = []
         return status
 
     def _body(self, message: Message, now: float) -> int:
@@ -283,6 +293,9 @@ class Channel:
         if self.response_complete:
             self._violation("send() got 'http.response.body' after the response was complete "
                             "(an earlier body message had more_body=False)")
+        if self._body_done:
+            self._violation("send() got 'http.response.body' after body completed (an earlier body message "
+                            "had more_body=False); only 'http.response.trailers' may follow")
         body = message.get("body", b"")
         if not isinstance(body, (bytes, bytearray, memoryview)):
             self._violation(f"send() got 'http.response.body' with body {body!r} ({type(body).__name__}); "
@@ -292,12 +305,33 @@ class Channel:
         self.body_parts.append(body)
         self.body_chunks_sent += 1
         if not more:
-            self.response_complete = True
-            self.response_complete_at = now
-            if self._gone is not None:
-                self._gone.set()  # uvicorn: receive() returns http.disconnect once the response is complete
-            self._on_leave()  # wakes the driver: a client-decided scenario bounds its wait from here
+            self._body_done = True
+            if self.trailers is None:  # declared trailers are still to come
+                self._complete(now)
         return len(body)
+
+    def _trailers(self, message: Message, now: float) -> int:
+        """Trailers, when the scope offered them; TestClient's own checks, in its words."""
+        trailers = self.trailers
+        if trailers is None:
+            self._violation("send() got 'http.response.trailers' without declaring trailers "
+                            "('http.response.start' had no trailers=True)")
+        if self.response_complete:
+            self._violation("send() got 'http.response.trailers' after response completed")
+        if not self._body_done:
+            self._violation("send() got 'http.response.trailers' before body completed "
+                            "(the last body message had more_body=True)")
+        trailers.extend(_headers(message.get("headers", ()), self._violation))
+        if not message.get("more_trailers", False):
+            self._complete(now)
+        return len(trailers)
+
+    def _complete(self, now: float) -> None:
+        self.response_complete = True
+        self.response_complete_at = now
+        if self._gone is not None:
+            self._gone.set()  # uvicorn: receive() returns http.disconnect once the response is complete
+        self._on_leave()  # wakes the driver: a client-decided scenario bounds its wait from here
 
     def _violation(self, message: str) -> NoReturn:
         error = AssertionError(message)
@@ -336,6 +370,7 @@ def _left(trigger: Trigger) -> tuple[str, *tuple[object, ...]]:
 _SENT_START = "send() <- http.response.start {}"
 _SENT_PART = "send() <- http.response.body {} B (more_body=True)"
 _SENT_BODY = "send() <- http.response.body {} B"
+_SENT_TRAILERS = "send() <- http.response.trailers ({} in all)"
 _CHUNK = "receive() -> http.request ({} B, more_body={})"
 _THROWN_AWAY = _CHUNK + "  taken by is_disconnected(), which throws it away"
 

@@ -23,7 +23,13 @@ import weakref
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from .._compat import TESTCLIENT_TRANSPORT, close_with_testclient, missing_testclient_field, testclient_transport
+from .._compat import (
+    TESTCLIENT_TRANSPORT,
+    close_with_testclient,
+    missing_testclient_field,
+    testclient_extensions,
+    testclient_transport,
+)
 from . import current as _current
 from .transport import DisconnectTransport, for_audit
 
@@ -141,6 +147,7 @@ def _patch_testclient(testclient: Any) -> list[Callable[[], None]]:
     if kind is None:
         return _moved(testclient, f"{TESTCLIENT_TRANSPORT}.handle_request")
     original = kind.handle_request
+    extensions = testclient_extensions(original)  # read from the original, before the swap
 
     def handle_request(self: Any, request: Any) -> Any:
         __tracebackhide__ = True
@@ -156,7 +163,7 @@ def _patch_testclient(testclient: Any) -> list[Callable[[], None]]:
             return for_audit(DisconnectTransport(self.app, self.raise_server_exceptions, self.root_path,
                                                  tuple(self.client)),
                              portals=self.portal_factory, state=self.app_state,
-                             extensions={"http.response.debug": {}})
+                             extensions=extensions)
 
         response = _ours(self, make).handle_request(request)
         stream = response.stream
