@@ -251,18 +251,38 @@ async def kills_its_child_process(scope: Scope, receive: Receive, send: Send) ->
             await child.wait()
 
 
+#: Seconds of heavy work marks_heavy_work does if nothing stops it: far past any tolerance.
+HEAVY_WORK = 10.0
+
+
 async def marks_heavy_work(scope: Scope, receive: Receive, send: Send) -> None:
-    """Marks its heavy work in a thread, with heartbeats."""
+    """Marks its heavy work in a thread, with heartbeats; it looks for the disconnect once the work
+    has begun, so a loop held up by a busy machine past the disconnect cannot cancel the work before
+    its thread starts (the report would then have no heavy work to show)."""
     from pytest_disconnect import heartbeat, heavy
+
+    begun = anyio.Event()
 
     def work() -> None:
         with heavy("index"):
-            for _ in range(int(WORK / 0.005)):
+            heartbeat()
+            anyio.from_thread.run_sync(begun.set)
+            for _ in range(int(HEAVY_WORK / 0.005)):
                 heartbeat()
                 anyio.from_thread.check_cancelled()
                 time.sleep(0.005)
 
-    await cancel_on_disconnect(receive, lambda: anyio.to_thread.run_sync(work))
+    async with anyio.create_task_group() as group:
+
+        async def run() -> None:
+            await anyio.to_thread.run_sync(work)
+            group.cancel_scope.cancel()
+
+        group.start_soon(run)
+        await begun.wait()
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        group.cancel_scope.cancel()
 
 
 async def awaits_heavy_helper(scope: Scope, receive: Receive, send: Send) -> None:

@@ -91,10 +91,12 @@ async def test_a_child_process_killed_on_disconnect_passes(anyio_backend: str) -
 
 
 async def test_heavy_work_marked_in_the_app_reports_its_fate() -> None:
-    result = await disconnect().arun(apps.marks_heavy_work, "GET", "/", after=0.1)
+    # A generous tolerance: a busy machine can hold the loop or the thread up for a while, and the
+    # work's 10 s are far beyond it either way.
+    result = await disconnect(tolerance=2.0).arun(apps.marks_heavy_work, "GET", "/", after=0.1)
     [heavy] = result.heavy
     assert (heavy.name, heavy.outcome) == ("index", "cancelled")
-    assert heavy.heartbeats > 0 and heavy.ended_at is not None and heavy.ended_at < 0.4
+    assert heavy.heartbeats > 0 and heavy.ended_at is not None and heavy.ended_at < apps.HEAVY_WORK / 2
 
 
 async def test_heavy_work_named_by_import_path() -> None:

@@ -78,13 +78,15 @@ async def test_a_request_answers_as_through_asgi_transport() -> None:
 
 
 async def test_a_client_timeout_reaches_a_well_behaved_app_as_a_disconnect() -> None:
-    transport = quick(well_behaved)
+    # Generous bounds: a busy machine can hold the loop up past a tight tolerance or the timeout's
+    # moment; the client still leaves at its timeout, well before the app's work would end.
+    transport = DisconnectTransport(well_behaved, tolerance=0.5, patience=2.0)
     async with client(transport) as ours:
         with pytest.raises(httpx.ReadTimeout):
             await ours.get("/work", timeout=0.2)
     [result] = transport.results
     assert result.verdict == "stopped"
-    assert result.disconnected_at == pytest.approx(0.2, abs=0.1)
+    assert result.disconnected_at is not None and 0.19 <= result.disconnected_at < WORK - 0.2
     assert "left (the client gave up: its read timeout (0.2 s) expired)" in result.timeline.texts()
     assert result.receives_after_disconnect >= 1  # it learned through receive(), not a cancellation
 
