@@ -7,8 +7,10 @@ here is one of those differences, on a small app. The ones marked xfail are the 
 from __future__ import annotations
 
 import pytest
+import starlette.testclient  # noqa: F401
 
-# Imported out here: pytester's in-process runs drop modules first imported inside a run.
+# Imported out here: pytester's in-process runs drop modules first imported inside a run, and a
+# TestClient module imported anew would check its responses against another copy of httpx2.
 import pytest_disconnect._fronts.audit
 import pytest_disconnect._fronts.transport  # noqa: F401
 
