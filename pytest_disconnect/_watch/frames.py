@@ -98,6 +98,6 @@ def _is_plumbing(filename: str) -> bool:
 def _short_path(filename: str) -> str:
     try:
         relative = os.path.relpath(filename)
-    except ValueError:
+    except (ValueError, OSError):  # another drive; or the working directory was removed (a test's tmp dir)
         return filename
     return filename if relative.startswith("..") else relative
