@@ -61,6 +61,7 @@ class Channel:
 
     def __init__(self, request: Request, options: ChannelOptions) -> None:
         self._pending = deque(request.chunks)
+        self._stream = request.stream  # a body the client streams, read as the app asks
         self._profile = options.profile
         #: When the client leaves (read by a real client in live mode).
         self.trigger = trigger = options.trigger
@@ -145,6 +146,8 @@ class Channel:
         self.delivered_at = now
         if self.trigger.kind == "request-chunks":
             self._pending.clear()  # a client that leaves mid-upload never sends the rest
+        if self._stream is not None:
+            self._stream.stop()
         if reason is None:
             self._timeline.add(self.disconnected_at, "client", *_left(self.trigger))
         else:
@@ -173,6 +176,12 @@ class Channel:
         profile = self._profile
         if self._pending and not self.response_complete and (not self.left or profile.keeps_unread_body):
             return self._next_chunk()
+        stream = self._stream
+        if stream is not None and not stream.ended and not self.response_complete:
+            streamed = await stream.next()
+            if streamed is not None:
+                self._record_chunk(*streamed, depth=1)
+                return {"type": "http.request", "body": streamed[0], "more_body": streamed[1]}
         if not self.left and not self.response_complete:
             if self._gone is None:
                 self._gone = self._new_event()
@@ -209,9 +218,9 @@ class Channel:
             self.leave()
         return {"type": "http.request", "body": chunk, "more_body": more}
 
-    def _record_chunk(self, chunk: bytes, more: bool) -> None:
+    def _record_chunk(self, chunk: bytes, more: bool, depth: int = 2) -> None:
         self.chunks_read += 1
-        thrown_away = bool(chunk) and called_from_is_disconnected(depth=2)  # a GET's empty body is no loss
+        thrown_away = bool(chunk) and called_from_is_disconnected(depth=depth)  # a GET's empty body is no loss
         if thrown_away:  # B3: the chunk is lost to the app, which may then wait for it forever
             self.chunks_thrown_away += 1
         self._timeline.add(self._now(), "receive", _THROWN_AWAY if thrown_away else _CHUNK, len(chunk), more)

@@ -9,6 +9,7 @@ from urllib.parse import quote, unquote
 
 from .._types import Scope
 from .servers import ServerProfile
+from .streamed_body import StreamedBody
 
 HeadersArg = Mapping[str, str] | Sequence[tuple[str | bytes, str | bytes]] | None
 BodyArg = bytes | str | Sequence[bytes]
@@ -22,7 +23,7 @@ class Request:
     raw_path: str
     query_string: bytes
     headers: tuple[tuple[bytes, bytes], ...]
-    #: Body chunks, one ``http.request`` message each; never empty.
+    #: Body chunks, one ``http.request`` message each; never empty, unless ``stream`` has the body.
     chunks: tuple[bytes, ...]
     scheme: str = "http"
     server: tuple[str, int | None] = ("testserver", 80)
@@ -32,6 +33,8 @@ class Request:
     state: Mapping[str, object] | None = None
     #: scope["extensions"], when the client offers some (TestClient's http.response.debug).
     extensions: Mapping[str, Mapping[str, object]] | None = None
+    #: A body the client streams, read as the app asks (DisconnectTransport's streamed requests).
+    stream: StreamedBody | None = None
 
     @classmethod
     def build(

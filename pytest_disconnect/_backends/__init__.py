@@ -111,7 +111,12 @@ class Backend(Protocol):
         returns what to call when the scenario's watch ends."""
 
     def spawn(self, workset: WorkSet, runner: Callable[[], Awaitable[None]], name: str) -> None:
-        """Start the app runner as the scenario's first work, outside the driver's cancel scopes."""
+        """Start the app runner as the scenario's first work, outside the driver's cancel scopes
+        (asyncio on Python 3.12+: eagerly, its first step taken before this returns)."""
+
+    async def first_step(self) -> None:
+        """Let the task the last spawn() started take its first step before the caller goes on,
+        if it has not (costs the caller one checkpoint; nothing on an eager start)."""
 
     def new_cancel_scope(self) -> AppScope:
         """A cancel scope for the app call (trio's own is cheaper than anyio's; on asyncio only

@@ -39,6 +39,8 @@ class AsyncioBackend:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         #: Held weakly: the loop's own table of backends must not keep it alive.
         self._loop = weakref.ref(loop)
+        #: The last spawn() queued its task for the loop's next turn (it did not start eagerly).
+        self._queued = False
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -101,7 +103,14 @@ class AsyncioBackend:
         return asyncio_tasks.watch(loop)
 
     def spawn(self, workset: WorkSet, runner: Callable[[], Awaitable[None]], name: str) -> None:
-        asyncio_tasks.spawn(workset, runner, name)
+        self._queued = not asyncio_tasks.spawn(workset, runner, name)
+
+    async def first_step(self) -> None:
+        if self._queued:
+            self._queued = False
+            # The spawned task is first in the loop's ready queue: it runs its step, then this
+            # task, in the same loop turn (an event wait would take a second turn to come back).
+            await asyncio.sleep(0)
 
     def caller(self, context: contextvars.Context) -> asyncio_tasks.CallerTask:
         return asyncio_tasks.CallerTask(context)

@@ -89,6 +89,11 @@ class TrioBackend:
         # System tasks shield KeyboardInterrupt by default; the app must stay interruptible (Ctrl-C).
         trio.lowlevel.spawn_system_task(trio.lowlevel.disable_ki_protection(runner), name=name, context=context)
 
+    async def first_step(self) -> None:
+        # trio runs a batch of runnable tasks in a random order: half the time this task comes
+        # back after the app's first step in the same batch, else it waits as before.
+        await trio.lowlevel.checkpoint()
+
     def caller(self, context: contextvars.Context) -> trio_tasks.CallerTask:
         return trio_tasks.CallerTask(context)
 

@@ -6,8 +6,10 @@ ignored, and cancelling the caller cancels the app directly, so a handler with n
 disconnect handling looks stopped (the bug catalogue's B11). Here each request is a scenario
 whose app runs in a task of its own; the caller only talks to it through the channel. The caller
 starts it, waits for the response's head and, when the whole response came with it (most
-requests), runs the rest of the scenario itself: one task and two loop turns a request. A
-response still coming gets the rest of the scenario in a task beside the caller's reads.
+requests), runs the rest of the scenario itself: one task a request, and no loop turn when the
+task starts eagerly (Python 3.12+) and the app answers without suspending (else one, see
+Backend.first_step). A response still coming gets the rest of the scenario in a task beside the
+caller's reads. A streamed request body is read as the app asks (see _asgi/streamed_body.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from anyio.from_thread import BlockingPortal
 
 from .._asgi.channel import Channel, ClientSide
 from .._asgi.request import Request
+from .._asgi.streamed_body import StreamedBody
 from .._asgi.trigger import CLIENT_DECIDES, Trigger
 from .._backends import current as current_backend
 from .._errors import ClientLeft, NotAnASGIApp
@@ -102,8 +105,7 @@ class DisconnectTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
         if not isinstance(request.stream, library.AsyncByteStream):
             raise TypeError(f"a request with a sync body reached the async API; use {library.__name__}."
                             f"AsyncClient (or {library.__name__}.Client) as it is")
-        chunks = [bytes(chunk) async for chunk in request.stream]
-        exchange, (status, headers) = await self._open_exchange(request, chunks, library)
+        exchange, (status, headers) = await self._open_exchange(request, None, library)
         parts = exchange.buffered()
         response: httpx.Response = library.Response(
             status, headers=headers, stream=async_stream(library, _Body(exchange) if parts is None else None, parts),
@@ -136,13 +138,18 @@ class DisconnectTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
         _attach_debug(response, exchange)
         return response
 
-    async def _open_exchange(self, request: httpx.Request, chunks: list[bytes], library: ModuleType
+    async def _open_exchange(self, request: httpx.Request, chunks: list[bytes] | None, library: ModuleType
                              ) -> tuple[_Exchange, tuple[int, list[tuple[bytes, bytes]]]]:
+        """``chunks``: a sync client's body, read whole; None: the async stream, read here."""
         __tracebackhide__ = True
         context = _current.current()
         settings, planned = self._settings(context.settings if context is not None else None)
+        stream = None
+        if chunks is None:
+            chunks, stream = await _body(request, library, whole=planned.kind == "request-chunks" or
+                                         settings.live != "off")
         scenario = _to_request(request, chunks, root_path=self.root_path, client=self.client,
-                               state=self._state, extensions=self._extensions)
+                               state=self._state, extensions=self._extensions, stream=stream)
         exchange = _Exchange(self, request, scenario, settings, planned, context, library)
         return exchange, await exchange.open()
 
@@ -270,7 +277,7 @@ class _Exchange:
         if self._leave_reason is not None:  # the client gave up while the scenario began (live mode)
             channel.leave(reason=self._leave_reason)
         await self._until(self._has(lambda channel: channel.delivered_start or channel.left),
-                          since=started.began, moment=self._moment(started.began))
+                          since=started.began, moment=self._moment(started.began), first_step=True)
         if channel.delivered_start:
             self.head_given = True
             await self._after_head(channel)
@@ -361,9 +368,10 @@ class _Exchange:
         return lambda: self.ended or (self.channel is not None and what(self.channel))
 
     async def _until(self, ready: Callable[[], bool], *, since: float | None = None,
-                     moment: float | None = None) -> None:
+                     moment: float | None = None, first_step: bool = False) -> None:
         """Wait for ``ready()`` within the read timeout (from ``since``, or now); a client giving up
-        leaves first. A timed client's ``moment`` ends the wait too (the phases then leave)."""
+        leaves first. A timed client's ``moment`` ends the wait too (the phases then leave).
+        ``first_step``: the app's task was just spawned; most apps answer in their first step."""
         __tracebackhide__ = True
         loop = self._loop
         start = loop.now() if since is None else since
@@ -374,6 +382,8 @@ class _Exchange:
             channel.gives_up_at = channel.now() + self.timeout
         first = deadline if moment is None or (deadline is not None and deadline < moment) else moment
         try:
+            if first_step and not ready():
+                await loop.first_step()
             while not ready():
                 woken = await self._wait(first)
                 if moment is not None and not ready() and loop.now() >= moment and first == moment:
@@ -523,14 +533,27 @@ def _attach_debug(response: httpx.Response, exchange: _Exchange) -> None:
                 setattr(response, name, info[name])
 
 
-def _to_request(request: httpx.Request, chunks: list[bytes], **extra: Any) -> Request:
+async def _body(request: httpx.Request, library: ModuleType, *, whole: bool
+                ) -> tuple[list[bytes], StreamedBody | None]:
+    """The request body: bytes given whole (``content=``, ``json=``, ``data=``) as chunks, a stream
+    to read as the app asks (as ASGITransport does), unless ``whole`` (a client leaving after so
+    many chunks must know how many there are; a real server in live mode gets it whole)."""
+    stream = request.stream
+    assert isinstance(stream, httpx.AsyncByteStream | library.AsyncByteStream)  # checked by the caller
+    if whole or isinstance(stream, library.ByteStream):
+        return [bytes(chunk) async for chunk in stream], None
+    return [], StreamedBody(stream.__aiter__())
+
+
+def _to_request(request: httpx.Request, chunks: list[bytes], *, stream: StreamedBody | None = None,
+                **extra: Any) -> Request:
     url = request.url
     raw_path = url.raw_path.partition(b"?")[0]
     default_port = 443 if url.scheme == "https" else 80
     return Request(
         method=request.method, path=url.path, raw_path=raw_path.decode("ascii"), query_string=url.query,
         headers=tuple((name.lower(), value) for name, value in request.headers.raw),
-        chunks=tuple(chunk for chunk in chunks if chunk) or (b"",),
+        chunks=tuple(chunk for chunk in chunks if chunk) or (() if stream is not None else (b"",)), stream=stream,
         scheme=url.scheme, server=(url.host, url.port or default_port), **extra,
     )
 

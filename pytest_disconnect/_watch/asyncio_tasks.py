@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, cast
@@ -69,10 +70,6 @@ class _EagerTrackingFactory(_TrackingFactory):
         _track(task, coro, kwargs.get("context"), str(kwargs.get("name") or ""))
         return task
 
-    def construct_lazily(self, coro: Coroutine[Any, Any, Any], **kwargs: Any) -> asyncio.Task[Any]:
-        """A tracked task that first runs on the loop's next turn (the constructor's default)."""
-        return self._construct(coro, **kwargs)
-
 
 _factories: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _TrackingFactory] = (
     weakref.WeakKeyDictionary()
@@ -125,18 +122,40 @@ def _remove_all() -> None:
 at_end_of_run(_remove_all)
 
 
-def spawn(workset: WorkSet, runner: Callable[[], Awaitable[None]], name: str) -> None:
+#: Python 3.12+: a task can run its first step at its creation (``eager_start``).
+EAGER_START = sys.version_info >= (3, 12)
+
+
+def spawn(workset: WorkSet, runner: Callable[[], Awaitable[None]], name: str) -> bool:
+    """Start the app runner in a task of its own, as the scenario's first work; True if it took
+    its first step already (an app that never suspends has then ended: no loop turn)."""
     context = contextvars.copy_context()
     context.run(current_workset.set, workset)
     loop = asyncio.get_running_loop()
     coro = cast(Coroutine[Any, Any, None], runner())  # an async def's call
     factory = _factories.get(loop)
     if isinstance(factory, _EagerTrackingFactory):
-        # Not eagerly (as anyio does): the runner must be the scenario's first work, the app,
-        # before anything the app spawns in its first step.
-        factory.construct_lazily(coro, loop=loop, name=name, context=context)
+        constructor: TaskConstructor | None = factory.constructor  # the loop's own eager tasks
+    elif EAGER_START and factory is not None and factory.previous is None:
+        constructor = asyncio.Task  # what create_task() would make, started eagerly
     else:
+        constructor = None  # a task factory of the test's own: its tasks as it makes them
+    if constructor is None:
         loop.create_task(coro, name=name, context=context)  # noqa: RUF006 - its work holds it
+        return False
+    # Eagerly: its first step runs now, with current_task() the new task (anyio's cancel scopes
+    # take it as their host), and the task registers itself before the app's first line.
+    constructor(_registered(coro, name), loop=loop, name=name, context=context, eager_start=True)
+    return True
+
+
+async def _registered(coro: Coroutine[Any, Any, None], name: str) -> None:
+    """The app runner's task, registered from inside it: the scenario's first work even when it
+    starts eagerly and spawns tasks in that first step (before the factory returns it)."""
+    task = asyncio.current_task()
+    assert task is not None
+    _track(task, coro, None, name)
+    await coro
 
 
 def cancel_stray_tasks(workset: WorkSet) -> None:
