@@ -11,10 +11,19 @@ Starlette's ``TestClient`` inside ``with`` (its own portal loop), on the Starlet
 
 Rounds of the two transports alternate (so machine noise hits both alike); the median
 round is reported, with the spread ((slowest - fastest) / median) of the plugin's rounds.
+Rates are per second of the process's CPU time (``time.process_time``), not of the wall clock:
+on a busy machine, time the process waits for a core is not its cost.
 The first response of every series is checked, so a broken path cannot pass as a fast one.
 
-Run:  python benchmarks/bench_transport.py            (about 30 s)
-      python benchmarks/bench_transport.py --quick    (about 8 s, rougher)
+Then, per backend, where a DisconnectTransport request's time goes (CPU microseconds a request,
+Starlette app, the four series interleaved in one loop): the httpx client alone (over a transport
+that answers a canned response without calling any app), ASGITransport, DisconnectTransport, and
+``arun()`` (the same scenario without a client: the app inline, no task). The client alone plus
+``arun()`` is about the least a watched request through the client can cost: the figure the
+transport can approach, and its ratio to ASGITransport.
+
+Run:  python benchmarks/bench_transport.py            (about 40 s)
+      python benchmarks/bench_transport.py --quick    (about 12 s, rougher)
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ import anyio
 import httpx
 from bench_throughput import fastapi_app, starlette_app  # the same apps as the throughput benchmark
 
-from pytest_disconnect import DisconnectTransport
+from pytest_disconnect import Disconnect, DisconnectTransport, Trigger
 
 Batch = Callable[[int], Awaitable[None]]
 
@@ -54,9 +63,57 @@ def batch(transport: httpx.AsyncBaseTransport) -> Batch:
 
 
 async def timed(run: Batch, count: int) -> float:
-    start = time.perf_counter()
+    start = time.process_time()
     await run(count)
-    return time.perf_counter() - start
+    return time.process_time() - start
+
+
+class Canned(httpx.AsyncBaseTransport):
+    """No app at all: the response ASGITransport would give, made up at once (the client's own cost)."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers=[(b"content-type", b"text/plain; charset=utf-8"),
+                                            (b"content-length", b"2")], content=b"ok", request=request)
+
+
+def scenarios(app: object) -> Batch:
+    """``arun()`` back to back: the scenario the transport runs, without a client."""
+    disconnect, never = Disconnect(), Trigger.never()
+
+    async def run(count: int) -> None:
+        for _ in range(count):
+            result = await disconnect.arun(app, "GET", "/", after=never, check=False)  # type: ignore[arg-type]
+            assert result.verdict == "finished"
+        disconnect.results.clear()
+
+    return run
+
+
+async def decompose(rounds: int, seconds: float) -> dict[str, float]:
+    """CPU microseconds a request for each series, medians of interleaved rounds."""
+    app = starlette_app()
+    ours = DisconnectTransport(app)
+    series = {"httpx client alone": batch(Canned()), "ASGITransport": batch(httpx.ASGITransport(app=app)),
+              "DisconnectTransport": batch(ours), "arun() (no client)": scenarios(app)}
+    for run in series.values():
+        await run(50)
+    count = max(20, int(50 * seconds / await timed(series["DisconnectTransport"], 50)))
+    costs: dict[str, list[float]] = {name: [] for name in series}
+    for _ in range(rounds):
+        for name, run in series.items():
+            costs[name].append(1e6 * await timed(run, count) / count)
+        ours.results.clear()
+    return {name: statistics.median(values) for name, values in costs.items()}
+
+
+def print_decomposition(backend: str, costs: dict[str, float]) -> None:
+    print(f"\nwhere a request's time goes, {backend} (CPU us a request, medians)")
+    for name, cost in costs.items():
+        print(f"  {name:<34}{cost:>7.0f}")
+    reachable = costs["httpx client alone"] + costs["arun() (no client)"]
+    plain = costs["ASGITransport"]
+    print(f"  {'client alone + arun(): reachable':<34}{reachable:>7.0f}   ratio to ASGITransport "
+          f"{plain / reachable:.2f} (DisconnectTransport now: {plain / costs['DisconnectTransport']:.2f})")
 
 
 async def compare(app_factory: Callable[[], object], rounds: int, seconds: float) -> tuple[float, float, float]:
@@ -90,10 +147,10 @@ def sync_compare(backend: str, rounds: int, seconds: float) -> tuple[float, floa
             TestClient(app, backend=cast(Literal["asyncio", "trio"], backend)) as plain:
 
         def timed_sync(client: Any, count: int) -> float:  # httpx.Client, or TestClient (httpx2's when installed)
-            start = time.perf_counter()
+            start = time.process_time()
             for _ in range(count):
                 client.get("/")
-            return time.perf_counter() - start
+            return time.process_time() - start
 
         for client in (plugin, plain):
             response = client.get("/")
@@ -123,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         ours, plain, spread = sync_compare(backend, rounds, seconds)
         print(f"{'sync/TestClient ' + backend:<22}{ours:>10,.0f}{plain:>10,.0f}{ours / plain:>8.2f}"
               f"{1e6 / ours - 1e6 / plain:>9.0f}{spread:>8.0%}")
+    for backend in ("asyncio", "trio"):
+        print_decomposition(backend, anyio.run(decompose, rounds, seconds, backend=backend))
     return 0
 
 
