@@ -172,3 +172,39 @@ def test_background():
         assert response.read() == b"hello"
 ''')
     suite.runpytest(*AUDIT).assert_outcomes(passed=1)
+
+
+# Seen in datasette's suite: its writer threads are named '_execute_writes for database NAME'.
+WRITER = '''
+import queue
+import threading
+
+from starlette.testclient import TestClient
+
+jobs = queue.Queue()
+started = []
+
+def write_queue():
+    while jobs.get(timeout=2) is not None:  # the app's writer: lives as long as the app
+        pass
+
+async def app(scope, receive, send):
+    if not started:  # started lazily, by the first request that writes
+        started.append(threading.Thread(target=write_queue, name="writer for database main", daemon=True))
+        started[0].start()
+    await send({"type": "http.response.start", "status": 200})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+def test_write():
+    assert TestClient(app).get("/").text == "ok"
+'''
+
+
+def test_the_allow_advice_for_a_thread_named_with_spaces_names_its_function(suite: pytest.Pytester) -> None:
+    suite.makepyfile(test_writer=WRITER)
+    result = suite.runpytest(*AUDIT)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*disconnect_allow = write_queue in the ini file, "
+                                 "or --disconnect-allow=write_queue *"])
+    # The advice works as given.
+    suite.runpytest(*AUDIT, "--disconnect-allow=write_queue").assert_outcomes(passed=1)

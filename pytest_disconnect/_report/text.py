@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 
 from .._asgi.channel import LATE_NOTICE
@@ -328,7 +329,22 @@ def _left_running(result: DisconnectResult) -> list[str]:
         result.cancelled_at is None or record.ended_at < result.cancelled_at) for record in result.work)
     if not app_ended:
         return []
-    return list(dict.fromkeys(record.name for record in result.still_running if record.kind != "app"))
+    return list(dict.fromkeys(_allow_name(record) for record in result.still_running if record.kind != "app"))
+
+
+#: The function in a "path:line in function -> code" location (_watch/frames.py's describe_frame).
+_FUNCTION = re.compile(r":\d+ in ([\w.<>]+)")
+
+
+def _allow_name(record: WorkRecord) -> str:
+    """The name to allow ``record`` by: its own, unless that cannot stand in a comma-separated list
+    on a command line (datasette names its writer threads '_execute_writes for database NAME', one
+    per database); then the function it runs, which allow matches anywhere on its stack."""
+    name = record.name
+    if record.kind not in ("task", "thread") or not any(char.isspace() or char == "," for char in name):
+        return name
+    function = _FUNCTION.search(record.where or "")
+    return function.group(1) if function is not None else name
 
 
 def _work_line(record: WorkRecord, closed: Mapping[str, str]) -> str:
@@ -367,7 +383,7 @@ def _closed_by_harness(result: DisconnectResult) -> dict[str, str]:
 
 def _advice(result: DisconnectResult) -> str:
     if result.verdict == "leaked":
-        names = list(dict.fromkeys(record.name for record in result.still_running if record.kind != "app"))
+        names = list(dict.fromkeys(_allow_name(record) for record in result.still_running if record.kind != "app"))
         return allow_advice(result, names)
     if result.verdict == "cancelled-from-outside":
         return "Let the plugin decide: do not cancel the test around run()/arun() before it returns."
