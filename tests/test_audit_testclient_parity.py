@@ -176,17 +176,15 @@ def test_background():
 
 # Seen in datasette's suite: its writer threads are named '_execute_writes for database NAME'.
 WRITER = '''
-import queue
 import threading
 
 from starlette.testclient import TestClient
 
-jobs = queue.Queue()
+stop = threading.Event()
 started = []
 
 def write_queue():
-    while jobs.get(timeout=2) is not None:  # the app's writer: lives as long as the app
-        pass
+    stop.wait(2)  # the app's writer: lives as long as the app (here two seconds), then ends quietly
 
 async def app(scope, receive, send):
     if not started:  # started lazily, by the first request that writes
