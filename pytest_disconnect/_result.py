@@ -60,22 +60,24 @@ class Timeline:
 
     def __init__(self, events: tuple[Event, ...] = ()) -> None:
         self._events: tuple[Event, ...] | None = tuple(events)
-        self._raw: tuple[_Raw, ...] = ()
+        self._raw: list[_Raw] = []
 
     @classmethod
     def recorded(cls, raw: list[_Raw]) -> Timeline:
-        """A timeline from a recorder's data, in time order (stable: a disconnect the busy loop
-        delivered late is dated when the client left)."""
+        """A timeline from a recorder's data (the recorder hands its list over and records no
+        more); put in time order when first read, like the text."""
         timeline = cls.__new__(cls)
         timeline._events = None
-        timeline._raw = tuple(sorted(raw, key=_at))  # stable: ties keep their order
+        timeline._raw = raw
         return timeline
 
     @property
     def events(self) -> tuple[Event, ...]:
         if self._events is None:
-            self._events = tuple(map(_event, self._raw))
-            self._raw = ()
+            # In time order, stable: a disconnect the busy loop delivered late is dated when the
+            # client left, and ties keep the order they were recorded in.
+            self._events = tuple(map(_event, sorted(self._raw, key=_at)))
+            self._raw = []
         return self._events
 
     def __iter__(self) -> Iterator[Event]:
@@ -123,7 +125,9 @@ class TimelineRecorder:
         events.append((at, actor, text, args, 1, None))
 
     def freeze(self) -> Timeline:
-        return Timeline.recorded(self._events)
+        """The timeline so far; the recorder starts afresh (a late line never changes a result)."""
+        events, self._events = self._events, []
+        return Timeline.recorded(events)
 
 
 def _same_text(last: _Raw, text: str, args: tuple[object, ...]) -> bool:

@@ -29,12 +29,28 @@ def current() -> AsyncioBackend:
     return backend
 
 
+#: anyio's asyncio CancelScope class. ``anyio.CancelScope()`` looks the running library up
+#: (sniffio) on every call to pick it; a scenario makes one per app call, and the class is
+#: always the same on asyncio.
+_scope_class: type[anyio.CancelScope] | None = None
+
+
+def _first_cancel_scope() -> anyio.CancelScope:
+    global _scope_class
+    scope = anyio.CancelScope()
+    _scope_class = type(scope)
+    return scope
+
+
 class AsyncioBackend:
     name = "asyncio"
     new_event: Callable[[], WaitableEvent] = asyncio.Event
 
     def new_cancel_scope(self) -> anyio.CancelScope:
-        return anyio.CancelScope()
+        scope_class = _scope_class
+        if scope_class is None:
+            return _first_cancel_scope()
+        return scope_class()
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         #: Held weakly: the loop's own table of backends must not keep it alive.

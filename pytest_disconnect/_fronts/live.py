@@ -290,6 +290,8 @@ class LiveRun:
 class LiveServing:
     """A scenario's server in live mode: a real server on the loop, a real client over a socket."""
 
+    has_hooks = True
+
     def __init__(self, server: str, close: str) -> None:
         self._name = server
         self._close = close

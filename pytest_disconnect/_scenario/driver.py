@@ -84,25 +84,10 @@ async def drive(app: ASGIApp, request: Request, settings: Settings, *,
     the lifespan's state, copied into the request's scope; ``serving`` is the server
     that calls the app (in-process by default; live mode passes a real one).
     """
-    backend = current_backend()
-    serving = serving if serving is not None else InProcess(settings.server)
-    await serving.open(backend.name)  # set-up, not part of the scenario: before its clock starts
-    try:
-        # The loop's own clock (what anyio.current_time() reads), bound once: done
-        # callbacks and instrument hooks run where anyio cannot detect the backend.
-        clock = ScenarioClock(backend, settings.clock)
-        clock.start()  # before the start time: the virtual clock freezes from here
-        try:
-            plan = Plan(app, request, settings, settings.after if trigger is None else trigger,
-                        allow, heavy, entry, state, None)
-            scenario = Scenario(plan, backend, clock, serving)
-            result = await scenario.run()
-            scenario.release()  # a clean scenario is freed now, not by the cyclic GC
-            return result
-        finally:
-            clock.stop()
-    finally:
-        await serving.close()
+    plan = Plan(app, request, settings, settings.after if trigger is None else trigger,
+                allow, heavy, entry, state, None)
+    started = await _begin(plan, serving)
+    return await started.finish()
 
 
 class Started:
@@ -131,7 +116,8 @@ class Started:
             finally:
                 self._clock.stop()
         finally:
-            await self._serving.close()
+            if self._serving.has_hooks:
+                await self._serving.close()
 
 
 async def start(app: ASGIApp, request: Request, settings: Settings, client: ClientSide, *,
@@ -140,20 +126,28 @@ async def start(app: ASGIApp, request: Request, settings: Settings, client: Clie
     """drive() in two halves, for a client that reads the response as it comes (the transport's
     caller): the app is started in its own task, and the caller, not a task of ours, runs
     ``finish()`` when it is done with the response. ``client`` is given to the channel."""
+    return await _begin(Plan(app, request, settings, trigger, allow, heavy, entry, None, client), serving)
+
+
+async def _begin(plan: Plan, serving: Serving | None) -> Started:
+    """The server opened, the clock started, the watch on and the app started: the first half."""
     backend = current_backend()
-    serving = serving if serving is not None else InProcess(settings.server)
-    await serving.open(backend.name)
+    serving = serving if serving is not None else InProcess(plan.settings.server)
+    if serving.has_hooks:
+        await serving.open(backend.name)  # set-up, not part of the scenario: before its clock starts
     try:
-        clock = ScenarioClock(backend, settings.clock)
-        clock.start()
+        # The loop's own clock (what anyio.current_time() reads), bound once: done
+        # callbacks and instrument hooks run where anyio cannot detect the backend.
+        clock = ScenarioClock(backend, plan.settings.clock)
+        clock.start()  # before the start time: the virtual clock freezes from here
         try:
-            plan = Plan(app, request, settings, trigger, allow, heavy, entry, None, client)
             scenario = Scenario(plan, backend, clock, serving)
             await scenario.begin()
         except BaseException:
             clock.stop()
             raise
     except BaseException:
-        await serving.close()
+        if serving.has_hooks:
+            await serving.close()
         raise
     return Started(scenario, clock, serving)

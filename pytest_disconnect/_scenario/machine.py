@@ -105,7 +105,7 @@ def _fixed(settings: Settings, trigger: Trigger) -> _Fixed:
 
 
 class Scenario:
-    """One request's life from the app's start to the verdict; run() once."""
+    """One request's life from the app's start to the verdict: begin(), then conclude(), once."""
 
     def __init__(self, plan: Plan, loop: Backend, clock: ScenarioClock, serving: Serving) -> None:
         self.plan, self.settings, self.loop = plan, plan.settings, loop
@@ -181,10 +181,6 @@ class Scenario:
 
     # --- the phases ------------------------------------------------------------------------
 
-    async def run(self) -> DisconnectResult:
-        await self.begin()
-        return await self.conclude()
-
     async def begin(self) -> None:
         """The first half: the watch is on and the app started (in a task of its own for a client
         that reads the response as it comes, else made ready for conclude() to call inline). The
@@ -235,6 +231,8 @@ class Scenario:
             await self._phases()
 
     async def _phases(self) -> None:
+        if self.workset.done and self.trigger.kind != "time":
+            return  # all work ended and no moment to keep: nothing to wait for (most scenarios)
         began = await self._until_the_moment()
         await self._until_client_leaves(began)
         await self._tolerate(self._tolerance_base())
@@ -312,7 +310,7 @@ class Scenario:
 
     async def _wind_down(self) -> None:
         """Whatever happened: no work left running, no child unreaped, the server told."""
-        if self.referee is not None:
+        if self.referee is not None and self.referee.started:
             await self.referee.stop()  # from here on, only this task waits on the waker
         self.watch.flush()
         WATCHDOG.remove(self.watch)
@@ -324,7 +322,8 @@ class Scenario:
                         await self._until_returned()
                     await self._give_up()
         processes.reap_all(self.workset)
-        await self.serving.finish()
+        if self.serving.has_hooks:
+            await self.serving.finish()
         self.clock.stop()  # delivers the last stretch the loop never slept
 
     async def _settle(self, deadline: float) -> bool:
@@ -379,7 +378,7 @@ class Scenario:
             channel.disconnected_at, channel.delivered_at, channel.first_seen_at,
             workset.stopped_at if self.cancelled_at is None else None, self.cancelled_at,  # stopped, cancelled
             channel.status, channel.headers, b"".join(channel.body_parts),
-            self.timeline.freeze(), tuple(work.freeze() for work in workset.works),
+            self.timeline.freeze(), tuple([work.freeze() for work in workset.works]),
             verdict(channel, workset, settings, self.cancelled_at, self.not_disconnected,
                     call.cancelled_from_outside, self.leaked_from),
             call.error, returned_at,  # app_error, returned_at
