@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from operator import itemgetter
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from ._asgi.servers import PROFILES
 from ._settings import Settings
 
 Actor = Literal["client", "receive", "send", "app", "task", "thread", "process", "heavy", "loop",
                 "harness"]
+
+_Frozen = TypeVar("_Frozen")
 
 Verdict = Literal[
     "finished",        # the app finished before the client left: nothing to check
@@ -300,11 +302,11 @@ class DisconnectResult:
         return self.delivered_at - self.disconnected_at
 
 
-def _slot_filler(cls: type[DisconnectResult]) -> Callable[..., DisconnectResult]:
+def _slot_filler(cls: type[_Frozen]) -> Callable[..., _Frozen]:
     """A function taking every field by position and setting the frozen slots one by one: what the
     class's ``__init__`` does, without its keyword parsing and its ``object.__setattr__`` per field.
     Generated from the fields, as ``dataclasses`` generates ``__init__`` (a loop cost twice as much)."""
-    names = [field.name for field in fields(cls)]
+    names = [field.name for field in fields(cls)]  # type: ignore[arg-type]  # a dataclass, by use
     setters = {f"_set_{name}": getattr(cls, name).__set__ for name in names}
     source = (f"def fill({', '.join(names)}):\n    result = _new(_cls)\n"
               + "".join(f"    _set_{name}(result, {name})\n" for name in names) + "    return result\n")
@@ -315,26 +317,25 @@ def _slot_filler(cls: type[DisconnectResult]) -> Callable[..., DisconnectResult]
     return fill
 
 
-_fill_result = _slot_filler(DisconnectResult)
+if TYPE_CHECKING:
+    # What the generated builders take, for the type checker (a test holds these parameters to
+    # the fields, in order): every field by position.
+    def scenario_result(
+            method: str, path: str, settings: Settings, disconnected_at: float | None, delivered_at: float | None,
+            first_seen_at: float | None, stopped_at: float | None, cancelled_at: float | None, status: int | None,
+            headers: tuple[tuple[bytes, bytes], ...], body: bytes, timeline: Timeline, work: tuple[WorkRecord, ...],
+            verdict: Verdict, app_error: BaseException | None, returned_at: float | None,
+            protocol_error: AssertionError | None, response_complete_at: float | None, blocks: tuple[Block, ...],
+            receive_calls: int, receives_after_disconnect: int, sends_after_disconnect: int,
+            response_started_at: float | None, chunks_thrown_away: int, route: str | None, handler_matched: bool,
+            starved: tuple[tuple[float, float], ...], time_reads: tuple[str, ...], entry: Entry) -> DisconnectResult:
+        ...
 
-
-def scenario_result(  # one parameter per field, by position
-        method: str, path: str, settings: Settings, disconnected_at: float | None, delivered_at: float | None,
-        first_seen_at: float | None, stopped_at: float | None, cancelled_at: float | None, status: int | None,
-        headers: tuple[tuple[bytes, bytes], ...], body: bytes, timeline: Timeline, work: tuple[WorkRecord, ...],
-        verdict: Verdict, app_error: BaseException | None, returned_at: float | None,
-        protocol_error: AssertionError | None, response_complete_at: float | None, blocks: tuple[Block, ...],
-        receive_calls: int, receives_after_disconnect: int, sends_after_disconnect: int,
-        response_started_at: float | None, chunks_thrown_away: int, route: str | None, handler_matched: bool,
-        starved: tuple[tuple[float, float], ...], time_reads: tuple[str, ...], entry: Entry) -> DisconnectResult:
-    """``DisconnectResult(...)`` with every field given by position, for the end of each scenario.
-
-    The keyword call of the frozen class's ``__init__`` (29 keywords, each set through
-    ``object.__setattr__``) cost more than the rest of the result together. Same object:
-    a test holds these parameters to the fields, in order.
-    """
-    return _fill_result(method, path, settings, disconnected_at, delivered_at, first_seen_at, stopped_at,
-                        cancelled_at, status, headers, body, timeline, work, verdict, app_error, returned_at,
-                        protocol_error, response_complete_at, blocks, receive_calls, receives_after_disconnect,
-                        sends_after_disconnect, response_started_at, chunks_thrown_away, route, handler_matched,
-                        starved, time_reads, entry)
+    work_record = WorkRecord
+else:
+    #: ``DisconnectResult(...)`` with every field given by position, for the end of each scenario:
+    #: the keyword call of the frozen class's ``__init__`` (29 keywords, each set through
+    #: ``object.__setattr__``) cost more than the rest of the result together. Same object.
+    scenario_result = _slot_filler(DisconnectResult)
+    #: ``WorkRecord(...)`` by position, the same way: one per piece of work per scenario.
+    work_record = _slot_filler(WorkRecord)

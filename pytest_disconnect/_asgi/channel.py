@@ -59,6 +59,36 @@ class ClientSide:
 class Channel:
     """One request's receive/send pair. Times are seconds from the request start."""
 
+    # What every channel starts with, set on the instance when it changes (a scenario makes a
+    # channel each time: two dozen assignments per scenario were a measurable part of it).
+    # Set when receive() must return http.disconnect; made on first wait (most apps never wait).
+    _gone: WaitableEvent | None = None
+    chunks_read = 0
+    disconnected_at: float | None = None
+    delivered_at: float | None = None
+    first_seen_at: float | None = None
+    response_started = False
+    response_complete = False
+    status: int | None = None
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    body_chunks_sent = 0
+    receives_after_disconnect = 0
+    sends_after_disconnect = 0
+    receive_calls = 0
+    chunks_thrown_away = 0
+    response_started_at: float | None = None
+    _disconnects_given = 0
+    response_complete_at: float | None = None
+    #: The first protocol violation the app made, raised into it and reported to the test.
+    protocol_error: AssertionError | None = None
+    #: What reached the client: parts sent after it left went to nobody.
+    delivered_start = False
+    delivered_complete = False
+    debug_info: object = None
+    #: Once a start declares trailers, the list the client reads them from, filled as they come.
+    trailers: list[tuple[bytes, bytes]] | None = None
+    _body_done = False
+
     def __init__(self, request: Request, options: ChannelOptions) -> None:
         self._pending = deque(request.chunks)
         self._stream = request.stream  # a body the client streams, read as the app asks
@@ -69,43 +99,16 @@ class Channel:
         self._timeline = options.timeline
         self._on_leave = options.on_leave
         self._new_event = options.new_event
-        # Set when receive() must return http.disconnect; made on first wait (most apps never wait).
-        self._gone: WaitableEvent | None = None
-        self.chunks_read = 0
-        self.disconnected_at: float | None = None
-        self.delivered_at: float | None = None
-        self.first_seen_at: float | None = None
-        self.response_started = False
-        self.response_complete = False
-        self.status: int | None = None
-        self.headers: tuple[tuple[bytes, bytes], ...] = ()
         self.body_parts: list[bytes] = []
-        self.body_chunks_sent = 0
-        self.receives_after_disconnect = 0
-        self.sends_after_disconnect = 0
-        self.receive_calls = 0
-        self.chunks_thrown_away = 0
-        self.response_started_at: float | None = None
-        self._disconnects_given = 0
-        self.response_complete_at: float | None = None
-        #: The first protocol violation the app made, raised into it and reported to the test.
-        self.protocol_error: AssertionError | None = None
-        #: What reached the client: parts sent after it left went to nobody.
-        self.delivered_start = False
         self.delivered: list[bytes] = []
-        self.delivered_complete = False
         #: Told of every change the client can see: the response so far, the client leaving.
         self.on_change: Callable[[], None] = options.on_change or _nothing
         #: When the client gives up waiting (its read timeout), while it waits; the transport moves it.
         self.gives_up_at: float | None = options.gives_up_at
         #: scope["extensions"] offers http.response.debug (an audited TestClient does), and what came.
         self.offers_debug = "http.response.debug" in (request.extensions or {})
-        self.debug_info: object = None
-        #: scope["extensions"] offers http.response.trailers (an audited Starlette 1.x TestClient does);
-        #: once a start declares trailers, the list the client reads them from, filled as they come.
+        #: scope["extensions"] offers http.response.trailers (an audited Starlette 1.x TestClient does).
         self.offers_trailers = "http.response.trailers" in (request.extensions or {})
-        self.trailers: list[tuple[bytes, bytes]] | None = None
-        self._body_done = False
         self.stall_after = options.stall_after
         if trigger.kind == "request-chunks":
             body_empty = request.chunks == (b"",)

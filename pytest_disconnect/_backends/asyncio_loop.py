@@ -21,11 +21,21 @@ if TYPE_CHECKING:
 _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncioBackend] = weakref.WeakKeyDictionary()
 
 
+#: The last loop's backend: a loop of scenarios asks for the same one each time, and a weak
+#: dictionary's look-up makes a weak reference per call.
+_last: AsyncioBackend | None = None
+
+
 def current() -> AsyncioBackend:
+    global _last
     loop = asyncio.get_running_loop()
+    last = _last
+    if last is not None and last._loop() is loop:
+        return last
     backend = _by_loop.get(loop)
     if backend is None:
         backend = _by_loop[loop] = AsyncioBackend(loop)
+    _last = backend
     return backend
 
 
@@ -57,6 +67,7 @@ class AsyncioBackend:
         self._loop = weakref.ref(loop)
         #: The last spawn() queued its task for the loop's next turn (it did not start eagerly).
         self._queued = False
+        self._executor_watched = False
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -115,7 +126,9 @@ class AsyncioBackend:
 
     def watch_tasks(self) -> Callable[[], None]:
         loop = self.loop
-        watch_executor(loop)
+        if not self._executor_watched:  # once per loop: it stays watched
+            watch_executor(loop)
+            self._executor_watched = True
         return asyncio_tasks.watch(loop)
 
     def spawn(self, workset: WorkSet, runner: Callable[[], Awaitable[None]], name: str) -> None:

@@ -81,5 +81,22 @@ class ScenarioClock:
         return self._io_pending() or (workset is not None and workset.real_work_running())
 
 
+#: The last real clock made, with its backend: on the loop's own clock a ScenarioClock keeps
+#: nothing of its scenario's, so a loop's scenarios share it.
+_last_real: tuple[Backend, ScenarioClock] | None = None
+
+
+def scenario_clock(backend: Backend, kind: str) -> ScenarioClock:
+    """The clock for a scenario on ``backend``: shared by a loop's scenarios on the real clock."""
+    global _last_real
+    last = _last_real
+    if kind == "real" and last is not None and last[0] is backend:
+        return last[1]
+    clock = ScenarioClock(backend, kind)
+    # Made after a virtual install, a real clock reads the loop's time as it is shadowed then.
+    _last_real = (backend, clock) if kind == "real" else None
+    return clock
+
+
 def _never() -> bool:
     return False

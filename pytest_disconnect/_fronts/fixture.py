@@ -140,7 +140,7 @@ class Disconnect:
         last = self._last
         if headers is None and json is None and isinstance(body, bytes):
             values = tuple(options.items())  # with their types: 1 == True, but True is no number here
-            key = (where, method, path, body, values, tuple(type(value) for _, value in values))
+            key = (where, method, path, body, values, tuple([type(value) for _, value in values]))
             if last is not None and last[1] is self.settings and last[0] == key:
                 if app is not last[4]:
                     check_app(app)

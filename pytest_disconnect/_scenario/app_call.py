@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import inspect
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Generator
 from contextvars import Context
 from dataclasses import dataclass
+from types import CoroutineType
+from typing import Any
 
 import anyio
 
@@ -39,6 +41,18 @@ class Inline:
 class AppCall:
     """Runs the app once, recording how it ended; ``on_end`` is told when it has."""
 
+    # How every call starts (class defaults: set on the instance only when they change).
+    returned_at: float | None = None
+    error: BaseException | None = None
+    #: Cancelled by something other than the disconnect or the harness.
+    cancelled_from_outside = False
+    #: The app call returned (not raised, not cancelled): its response must then be whole.
+    returned_normally = False
+    #: The app call as awaited, so the harness can abandon it (see _watch/abandon.py).
+    call: AbandonableCall | None = None
+    #: Set when the app call runs in the caller's task rather than a task of its own.
+    inline: Inline | None = None
+
     def __init__(self, app: ASGIApp, channel: Channel, timeline: TimelineRecorder, workset: WorkSet,
                  on_end: Callable[[], None], cancel_scope: AppScope | None = None) -> None:
         self.app = app
@@ -48,17 +62,7 @@ class AppCall:
         self.on_end = on_end
         #: The scope the app was called with (the in-process one, or the live server's).
         self.scope: Scope = {}
-        self.returned_at: float | None = None
         self.cancel_scope: AppScope = cancel_scope if cancel_scope is not None else anyio.CancelScope()
-        self.error: BaseException | None = None
-        #: Cancelled by something other than the disconnect or the harness.
-        self.cancelled_from_outside = False
-        #: The app call returned (not raised, not cancelled): its response must then be whole.
-        self.returned_normally = False
-        #: The app call as awaited, so the harness can abandon it (see _watch/abandon.py).
-        self.call: AbandonableCall | None = None
-        #: Set when the app call runs in the caller's task rather than a task of its own.
-        self.inline: Inline | None = None
 
     async def run(self, scope: Scope) -> None:
         self.scope = scope
@@ -86,12 +90,15 @@ class AppCall:
         # Inline, in the scenario's context too: what a class's __call__ sets stays in it.
         awaitable = self.app(scope, receive, send) if inline is None else inline.context.run(
             self.app, scope, receive, send)
-        if not inspect.isawaitable(awaitable):
+        if type(awaitable) is CoroutineType:  # an async def's call: most apps
+            coro: Coroutine[Any, Any, Any] | Generator[Any, Any, Any] = awaitable
+        elif inspect.isawaitable(awaitable):
+            coro = awaitable if inspect.iscoroutine(awaitable) else awaitable.__await__()
+        else:
             raise NotAnASGIApp(
                 f"{app_name(self.app)} is not an ASGI app: app(scope, receive, send) returned "
                 f"{type(awaitable).__name__}, not an awaitable. Is it a WSGI app?"
             )
-        coro = awaitable if inspect.iscoroutine(awaitable) else awaitable.__await__()
         if inline is None:
             return AbandonableCall(coro)
         return AbandonableCall(coro, inline.caller.step, inline.on_suspend)

@@ -14,14 +14,14 @@ from .._asgi.channel import Channel, ClientSide
 from .._asgi.request import Request
 from .._asgi.trigger import Trigger
 from .._backends import current as current_backend
-from .._clock.scenario_clock import ScenarioClock
+from .._clock.scenario_clock import ScenarioClock, scenario_clock
 from .._errors import NotAnASGIApp
 from .._result import DisconnectResult, Entry
 from .._settings import Settings
 from .._types import ASGIApp
 from .app_call import app_name
 from .machine import CANCEL_GRACE, INTERRUPT_GRACE, Plan, Scenario, interrupt_after
-from .serving import InProcess, Serving
+from .serving import Serving, in_process
 from .watching import end_of_run, restore_patches
 
 __all__ = ["CANCEL_GRACE", "INTERRUPT_GRACE", "Started", "check_app", "drive", "end_of_run", "interrupt_after",
@@ -132,13 +132,13 @@ async def start(app: ASGIApp, request: Request, settings: Settings, client: Clie
 async def _begin(plan: Plan, serving: Serving | None) -> Started:
     """The server opened, the clock started, the watch on and the app started: the first half."""
     backend = current_backend()
-    serving = serving if serving is not None else InProcess(plan.settings.server)
+    serving = serving if serving is not None else in_process(plan.settings.server)
     if serving.has_hooks:
         await serving.open(backend.name)  # set-up, not part of the scenario: before its clock starts
     try:
         # The loop's own clock (what anyio.current_time() reads), bound once: done
         # callbacks and instrument hooks run where anyio cannot detect the backend.
-        clock = ScenarioClock(backend, plan.settings.clock)
+        clock = scenario_clock(backend, plan.settings.clock)
         clock.start()  # before the start time: the virtual clock freezes from here
         try:
             scenario = Scenario(plan, backend, clock, serving)

@@ -107,6 +107,14 @@ def _fixed(settings: Settings, trigger: Trigger) -> _Fixed:
 class Scenario:
     """One request's life from the app's start to the verdict: begin(), then conclude(), once."""
 
+    # The state the phases move through, as it starts (class defaults: set when it changes).
+    cancelled_at: float | None = None
+    not_disconnected = False
+    leaked_from: float | None = None  # the app returned first, leaving work behind
+    #: The app call, when the in-process server has it run inline (see inline.py), and its referee.
+    inline: tuple[Callable[[], Awaitable[None]], str] | None = None
+    referee: Referee | None = None
+
     def __init__(self, plan: Plan, loop: Backend, clock: ScenarioClock, serving: Serving) -> None:
         self.plan, self.settings, self.loop = plan, plan.settings, loop
         self.clock, self.serving = clock, serving
@@ -127,11 +135,9 @@ class Scenario:
                                notice_time_read=clock.time_read_notice(self.start, self.timeline))
         clock.watch(self.workset)
         client = plan.client
-        self.channel = serving.channel(plan.request, ChannelOptions(
-            profile=fixed.profile, trigger=self.trigger, now=self.now, timeline=self.timeline,
-            on_leave=wake, new_event=loop.new_event, stall_after=fixed.stall_after,
-            on_change=client.on_change if client is not None else None,
-            gives_up_at=client.gives_up_at if client is not None else None))
+        self.channel = serving.channel(plan.request, ChannelOptions(  # by position: once per scenario
+            fixed.profile, self.trigger, self.now, self.timeline, wake, loop.new_event, fixed.stall_after,
+            client.on_change if client is not None else None, client.gives_up_at if client is not None else None))
         self.call = AppCall(plan.app, self.channel, self.timeline, self.workset,
                             on_end=wake if client is None else self.app_returned,
                             cancel_scope=loop.new_cancel_scope())
@@ -139,13 +145,6 @@ class Scenario:
         self.blocks: list[Block] = []
         self.watch = Watch(loop.post, self.workset.real_now, self._blocked, partial(processes.poll, self.workset),
                            interrupt_at=self.workset.real_now() + fixed.interrupt_after)
-        # The state the phases move through.
-        self.cancelled_at: float | None = None
-        self.not_disconnected = False
-        self.leaked_from: float | None = None  # the app returned first, leaving work behind
-        #: The app call, when the in-process server has it run inline (see inline.py), and its referee.
-        self.inline: tuple[Callable[[], Awaitable[None]], str] | None = None
-        self.referee: Referee | None = None
 
     # --- clocks ------------------------------------------------------------------------
 
@@ -366,7 +365,7 @@ class Scenario:
 
     def _result(self) -> DisconnectResult:
         start, channel, workset, call = self.start, self.channel, self.workset, self.call
-        starved = tuple((began - start, ended - start) for began, ended in self.clock.starved)
+        starved = tuple([(began - start, ended - start) for began, ended in self.clock.starved])
         for began, ended in starved:
             self.timeline.add(began, "loop", "event loop never slept for {:.2f} s: the virtual clock ran at "
                                              "the real rate", ended - began)
@@ -405,8 +404,9 @@ class Scenario:
         if not (self.call.returned_normally and self.cancelled_at is None and workset.all_ended()):
             return
         workset.release()
+        drop = self.__dict__.pop
         for name in _HOLD_BOUND_METHODS:
-            self.__dict__.pop(name, None)
+            drop(name, None)
 
 
 #: The scenario's parts that hold its bound methods (and ``now``, one itself): the cycles.

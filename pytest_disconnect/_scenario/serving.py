@@ -71,3 +71,14 @@ class InProcess:
 
     async def close(self) -> None:
         pass
+
+
+_IN_PROCESS: dict[str, InProcess] = {}
+
+
+def in_process(server: str) -> InProcess:
+    """The in-process server for a profile (it keeps nothing of a scenario's: one per profile)."""
+    serving = _IN_PROCESS.get(server)
+    if serving is None:
+        serving = _IN_PROCESS[server] = InProcess(server)
+    return serving

@@ -6,6 +6,7 @@ cancel scope): anyio's cancel scope per wait cost more than the rest of the wait
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any, Protocol
 
@@ -26,8 +27,6 @@ def waker_for(backend: str) -> Waker:
 
 class AsyncioWaker:
     def __init__(self) -> None:
-        import asyncio
-
         self._loop = asyncio.get_running_loop()
         self._future: Any = None
         self._pending = False

@@ -91,13 +91,31 @@ def watch(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
     (its owner may read it back), else at the end of the run. Installed anew, chained over
     whatever is there, if someone replaced it meanwhile.
     """
-    factory = _factories.get(loop)
+    factory = _factories.get(loop) if _last_loop() is not loop else _last_factory
     if factory is None or loop.get_task_factory() is not factory.installed:
         factory = _tracking(loop.get_task_factory())
         _factories[loop] = factory
         loop.set_task_factory(factory.installed)
+    _remember(loop, factory)
     factory.users += 1
     return lambda: _unwatch(loop, factory)
+
+
+def _no_loop() -> None:
+    return None
+
+
+#: The last loop watched and its factory: a loop of scenarios asks for the same one each time,
+#: and a weak dictionary's look-up makes a weak reference per call.
+_last_loop: Callable[[], asyncio.AbstractEventLoop | None] = _no_loop
+_last_factory: _TrackingFactory | None = None
+
+
+def _remember(loop: asyncio.AbstractEventLoop | None, factory: _TrackingFactory | None) -> None:
+    global _last_loop, _last_factory
+    if _last_factory is not factory:
+        _last_loop = weakref.ref(loop) if loop is not None else _no_loop
+        _last_factory = factory
 
 
 def _unwatch(loop: asyncio.AbstractEventLoop, factory: _TrackingFactory) -> None:
@@ -111,6 +129,8 @@ def _remove(loop: asyncio.AbstractEventLoop, factory: _TrackingFactory) -> None:
         loop.set_task_factory(factory.previous)
     if _factories.get(loop) is factory:
         del _factories[loop]
+    if _last_factory is factory:
+        _remember(None, None)
 
 
 def _remove_all() -> None:
@@ -133,7 +153,7 @@ def spawn(workset: WorkSet, runner: Callable[[], Awaitable[None]], name: str) ->
     context.run(current_workset.set, workset)
     loop = asyncio.get_running_loop()
     coro = cast(Coroutine[Any, Any, None], runner())  # an async def's call
-    factory = _factories.get(loop)
+    factory = _factories.get(loop) if _last_loop() is not loop else _last_factory
     if isinstance(factory, _EagerTrackingFactory):
         constructor: TaskConstructor | None = factory.constructor  # the loop's own eager tasks
     elif EAGER_START and factory is not None and factory.previous is None:

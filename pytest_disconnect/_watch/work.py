@@ -6,7 +6,7 @@ from types import FrameType
 from typing import Literal
 
 from .._compat import thread_frames
-from .._result import WorkRecord
+from .._result import WorkRecord, work_record
 from .frames import describe_frame, innermost_app_frame, where
 from .names import task_name
 
@@ -50,7 +50,7 @@ class Work:
     def freeze(self) -> WorkRecord:
         owner_ended = self.owner.ended_at if self.owner is not None else None
         # By position: keywords cost a third of the call, once per piece of work per scenario.
-        return WorkRecord(self.label(), self.kind, self.started_at, self.ended_at, self.outcome,
+        return work_record(self.label(), self.kind, self.started_at, self.ended_at, self.outcome,
                           self.where, owner_ended, self.allowed, self.heartbeats, self.infrastructure)
 
     def thread_frame(self) -> FrameType | None:
