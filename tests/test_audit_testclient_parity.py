@@ -144,10 +144,6 @@ def test_500():
     suite.runpytest(*AUDIT).assert_outcomes(passed=1)
 
 
-@pytest.mark.xfail(strict=True, reason="_fronts/transport.py _after_head: a whole response is concluded "
-                   "(its BackgroundTask awaited, up to patience) before the head reaches the caller; "
-                   "Starlette 1.x's TestClient hands the head over at once and waits for the app when the "
-                   "response is closed, so a test that lets the task finish after the head waits for patience")
 def test_a_streamed_response_reaches_the_test_before_its_background_task_ends(suite: pytest.Pytester) -> None:
     suite.makepyfile(test_background='''
 import threading

@@ -293,14 +293,16 @@ class _Exchange:
         return 500, [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21")]
 
     async def _after_head(self, channel: Channel) -> None:
-        """The head reached the caller: conclude now if the whole response did. A response still
-        coming gets the phases in a task beside the caller's reads: a planned client leaves at its
+        """The head reached the caller: conclude now if the whole response did and the app ended.
+        A response still coming, or whole while the app runs on (a BackgroundTask: the head reaches
+        the test at once, as from a real server and TestClient; reading the body to its end still
+        waits for the app, as with ASGITransport), gets the phases in a task beside the caller's reads: a planned client leaves at its
         moment, work is cancelled at the limit however slowly the caller reads, and a response the
         test never reads nor closes still ends with its loop (the task is cancelled then)."""
-        if channel.delivered_complete:
+        if channel.delivered_complete and self.ended:
             with anyio.CancelScope(shield=True):
                 await self._conclude()
-        elif not self.finished:
+        elif not self.finished:  # still coming, or whole while the app runs on (a BackgroundTask)
             self._phases_begun = True
             self._task = self._loop.spawn_detached(self._phases, f"pytest-disconnect client: {self.request.target}")
 
