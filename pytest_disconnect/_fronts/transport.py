@@ -296,9 +296,10 @@ class _Exchange:
         """The head reached the caller: conclude now if the whole response did and the app ended.
         A response still coming, or whole while the app runs on (a BackgroundTask: the head reaches
         the test at once, as from a real server and TestClient; reading the body to its end still
-        waits for the app, as with ASGITransport), gets the phases in a task beside the caller's reads: a planned client leaves at its
-        moment, work is cancelled at the limit however slowly the caller reads, and a response the
-        test never reads nor closes still ends with its loop (the task is cancelled then)."""
+        waits for the app, as with ASGITransport), gets the phases in a task beside the caller's
+        reads: a planned client leaves at its moment, work is cancelled at the limit however slowly
+        the caller reads, and a response the test never reads nor closes still ends with its loop
+        (the task is cancelled then)."""
         if channel.delivered_complete and self.ended:
             with anyio.CancelScope(shield=True):
                 await self._conclude()
