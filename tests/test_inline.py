@@ -86,6 +86,28 @@ async def test_an_app_that_swallows_cancellation_is_abandoned_and_the_task_is_us
         await anyio.sleep(0.01)  # not cancelled: the test goes on
 
 
+async def test_an_abandoned_app_stuck_inside_its_own_cancel_scope_leaves_the_task_usable(anyio_backend: str) -> None:
+    # The app enters an anyio scope of its own and never leaves it: it swallows the cancellation
+    # and, closed by the harness, GeneratorExit too. Leaving the app call's scope afterwards must
+    # not raise (anyio's records of the test's task still named the app's scope).
+    async def stuck(scope: Scope, receive: Receive, send: Send) -> None:
+        with anyio.CancelScope():
+            while True:
+                try:
+                    await anyio.sleep(1)
+                except BaseException:  # cancellation and GeneratorExit alike
+                    pass
+
+    result = await disconnect(tolerance=0.05, patience=0.2).arun(stuck, "GET", "/", after=0.05, check=False)
+    assert result.verdict == "resisted" and [record.kind for record in result.resisted] == ["app"]
+    with anyio.fail_after(5):
+        await anyio.sleep(0.01)  # not cancelled: the test goes on
+    with anyio.CancelScope() as scope:  # the test's own scopes still work
+        scope.cancel()
+        await anyio.sleep(1)
+    assert scope.cancelled_caught
+
+
 async def test_the_referee_is_not_the_apps_work() -> None:
     async def suspends(scope: Scope, receive: Receive, send: Send) -> None:
         await anyio.sleep(0)  # the phases go on in a task of their own from here
