@@ -33,6 +33,8 @@ from sybil import Document, Example, Region, Sybil
 from sybil.integration.pytest import SybilItem
 from sybil.parsers.markdown import CodeBlockParser, SkipParser
 
+from tests.logging_guard import root_logger_restored
+
 ROOT = Path(__file__).resolve().parent.parent
 FILE_HEADER = re.compile(r"#\s*(?P<name>[\w/]+\.py)\s*$")
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
@@ -41,6 +43,7 @@ OUTPUT_BLOCK = re.compile(r"<!-- output -->\s*\n```text\n(?P<body>.*?)\n```", re
 #: Keys of the page namespace kept by this module.
 FILES, DIRECTORY, MODULES = "_docs_files", "_docs_directory", "_docs_modules"
 OUTCOME, LAST_RUN = "_docs_outcome", "_docs_last_run"
+_LOGGING = "_docs_logging_guard"
 #: The inner pytest run: no cache files in the temporary directory, quiet pytest-asyncio.
 INNER_ARGS = ("-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function")
 
@@ -195,7 +198,19 @@ def outcome_parser(document: Document) -> Iterable[Region]:
         yield Region(match.start(), match.end(), match.group("counts"), set_outcome)
 
 
+def _set_up(namespace: dict[str, Any]) -> None:
+    # What a page's examples do to the root logger ends with the page (see tests/logging_guard.py):
+    # the Litestar page's app, built with Litestar's default logging, left a listener thread that
+    # raised into a later page's example.
+    guard = root_logger_restored()
+    guard.__enter__()
+    namespace[_LOGGING] = guard
+
+
 def _clean_up(namespace: dict[str, Any]) -> None:
+    guard = namespace.pop(_LOGGING, None)
+    if guard is not None:
+        guard.__exit__(None, None, None)
     directory = namespace.get(DIRECTORY)
     if directory is not None:
         # A page's inner runs may leave a straggler writing there (a .pyc, a log): never an error.
@@ -225,7 +240,7 @@ def collector(root: Path = ROOT) -> Callable[[Path, pytest.Collector], pytest.Co
     sybil = Sybil(
         parsers=[CodeBlockParser(language="python", evaluator=python_block), outcome_parser, output_parser,
                  SkipParser()],
-        patterns=["*.md"], path=str(root), fixtures=["pytester"], teardown=_clean_up,
+        patterns=["*.md"], path=str(root), fixtures=["pytester"], setup=_set_up, teardown=_clean_up,
     )
     collect = sybil.pytest()
     docs = root / "docs"
