@@ -10,6 +10,7 @@ thread, in whatever test came next.
 
 from __future__ import annotations
 
+import atexit
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +30,18 @@ def root_logger_restored() -> Iterator[None]:
             if handler not in handlers and not type(handler).__module__.startswith("_pytest."):
                 root.removeHandler(handler)
                 handler.close()
+                _stop_listener(handler)
         for handler in handlers:
             if handler not in root.handlers and type(handler).__name__ != "LogCaptureHandler":
                 root.addHandler(handler)
         root.setLevel(level)
+
+
+def _stop_listener(handler: logging.Handler) -> None:
+    """A queue handler's listener thread (Litestar's keeps one, stopped only at exit) ends with it:
+    left running, it wrote to a closed capture file, or raised, in a later test."""
+    listener = getattr(handler, "listener", None)
+    stop = getattr(listener, "stop", None)
+    if callable(stop) and getattr(listener, "_thread", None) is not None:
+        stop()
+        atexit.unregister(stop)  # stopping twice fails on Python 3.11

@@ -51,7 +51,7 @@ class Work:
         owner_ended = self.owner.ended_at if self.owner is not None else None
         # By position: keywords cost a third of the call, once per piece of work per scenario.
         return work_record(self.label(), self.kind, self.started_at, self.ended_at, self.outcome,
-                          self.where, owner_ended, self.allowed, self.heartbeats, self.infrastructure)
+                           self.where, owner_ended, self.allowed, self.heartbeats, self.infrastructure)
 
     def thread_frame(self) -> FrameType | None:
         """The frame its thread runs now, for work in a thread of its own."""
