@@ -91,7 +91,7 @@ def watch(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
     (its owner may read it back), else at the end of the run. Installed anew, chained over
     whatever is there, if someone replaced it meanwhile.
     """
-    factory = _factories.get(loop) if _last_loop() is not loop else _last_factory
+    factory = _factory_of(loop)
     if factory is None or loop.get_task_factory() is not factory.installed:
         factory = _tracking(loop.get_task_factory())
         _factories[loop] = factory
@@ -109,6 +109,11 @@ def _no_loop() -> None:
 #: and a weak dictionary's look-up makes a weak reference per call.
 _last_loop: Callable[[], asyncio.AbstractEventLoop | None] = _no_loop
 _last_factory: _TrackingFactory | None = None
+
+
+def _factory_of(loop: asyncio.AbstractEventLoop) -> _TrackingFactory | None:
+    """The tracking factory installed on ``loop``, if any (the last loop's without a look-up)."""
+    return _last_factory if _last_loop() is loop else _factories.get(loop)
 
 
 def _remember(loop: asyncio.AbstractEventLoop | None, factory: _TrackingFactory | None) -> None:
@@ -153,7 +158,7 @@ def spawn(workset: WorkSet, runner: Callable[[], Awaitable[None]], name: str) ->
     context.run(current_workset.set, workset)
     loop = asyncio.get_running_loop()
     coro = cast(Coroutine[Any, Any, None], runner())  # an async def's call
-    factory = _factories.get(loop) if _last_loop() is not loop else _last_factory
+    factory = _factory_of(loop)
     if isinstance(factory, _EagerTrackingFactory):
         constructor: TaskConstructor | None = factory.constructor  # the loop's own eager tasks
     elif EAGER_START and factory is not None and factory.previous is None:
