@@ -6,6 +6,7 @@ here is one of those differences, on a small app. The ones marked xfail are the 
 
 from __future__ import annotations
 
+import httpx
 import pytest
 import starlette.testclient  # noqa: F401
 
@@ -13,6 +14,8 @@ import starlette.testclient  # noqa: F401
 # TestClient module imported anew would check its responses against another copy of httpx2.
 import pytest_disconnect._fronts.audit
 import pytest_disconnect._fronts.transport  # noqa: F401
+from pytest_disconnect import DisconnectTransport
+from pytest_disconnect._types import Receive, Scope, Send
 
 AUDIT = ("--disconnect-audit", "--disconnect-tolerance=0.1", "--disconnect-patience=0.3", "-rf")
 
@@ -110,8 +113,6 @@ def test_read():
     suite.runpytest(*AUDIT).assert_outcomes(passed=1)
 
 
-@pytest.mark.xfail(strict=True, reason="_fronts/transport.py _to_request: server=(url.host, url.port or "
-                   "default_port) turns an explicit port 0 into the default port; TestClient keeps 0")
 def test_an_explicit_port_0_stays_0(suite: pytest.Pytester) -> None:
     suite.makepyfile(test_port='''
 from starlette.testclient import TestClient
@@ -202,3 +203,17 @@ def test_the_allow_advice_for_a_thread_named_with_spaces_names_its_function(suit
                                  "or --disconnect-allow=write_queue *"])
     # The advice works as given.
     suite.runpytest(*AUDIT, "--disconnect-allow=write_queue").assert_outcomes(passed=1)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("base_url", ["http://[::1]:0", "http://testserver:8000"])
+async def test_an_explicit_port_reaches_the_scope_as_asgi_transport_gives_it(base_url: str) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": repr(list(scope["server"])).encode()})
+
+    answers = []
+    for transport in (httpx.ASGITransport(app), DisconnectTransport(app)):
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            answers.append((await client.get("/")).text)
+    assert answers[0] == answers[1] == repr([httpx.URL(base_url).host, httpx.URL(base_url).port])

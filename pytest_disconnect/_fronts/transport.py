@@ -557,7 +557,7 @@ def _to_request(request: httpx.Request, chunks: list[bytes], *, stream: Streamed
         method=request.method, path=url.path, raw_path=raw_path.decode("ascii"), query_string=url.query,
         headers=tuple((name.lower(), value) for name, value in request.headers.raw),
         chunks=tuple(chunk for chunk in chunks if chunk) or (() if stream is not None else (b"",)), stream=stream,
-        scheme=url.scheme, server=(url.host, url.port or default_port), **extra,
+        scheme=url.scheme, server=(url.host, default_port if url.port is None else url.port), **extra,
     )
 
 
