@@ -94,23 +94,61 @@ def test_trailers_go_through_an_audited_testclient(suite: pytest.Pytester) -> No
     result.stdout.no_fnmatch_line("*sent its whole response*")
 
 
-@pytest.mark.xfail(strict=True, reason="_fronts/transport.py does not put the channel's trailers "
-                   "(Channel.trailers, a list filled as they come) in response.extensions['http.response.trailers'] "
-                   "as TestClient does; _attach_debug is where it would")
 def test_the_trailers_reach_the_response(suite: pytest.Pytester) -> None:
     suite.makepyfile(test_read='''
+import threading
+
+import anyio
+import pytest
 from starlette.testclient import TestClient
 
+START = {"type": "http.response.start", "status": 200, "trailers": True}
+BODY = {"type": "http.response.body", "body": b"hello"}
+
 async def app(scope, receive, send):
-    await send({"type": "http.response.start", "status": 200, "trailers": True})
-    await send({"type": "http.response.body", "body": b"hello"})
-    await send({"type": "http.response.trailers", "headers": [(b"x-item", b"one")]})
+    await send(START)
+    await send(BODY)
+    await send({"type": "http.response.trailers", "headers": [(b"x-item", b"one")], "more_trailers": True})
+    await send({"type": "http.response.trailers", "headers": [(b"x-item", b"two")]})
 
 def test_read():
     response = TestClient(app).get("/")
-    assert response.extensions["http.response.trailers"] == [(b"x-item", b"one")]
+    assert response.extensions["http.response.trailers"] == [(b"x-item", b"one"), (b"x-item", b"two")]
+    assert "x-item" not in response.headers
+
+def test_none_declared():
+    async def plain(scope, receive, send):
+        await send({**START, "trailers": False})
+        await send(BODY)
+    assert "http.response.trailers" not in TestClient(plain).get("/").extensions
+
+def test_filled_as_they_come():
+    sent = threading.Event()
+    async def later(scope, receive, send):
+        await send(START)
+        await send(BODY)
+        await anyio.sleep(0.01)  # the head and body reach the test first
+        await send({"type": "http.response.trailers", "headers": [(b"x-item", b"one")]})
+        sent.set()
+    with TestClient(later).stream("GET", "/") as response:
+        assert next(response.iter_raw()) == b"hello"
+        assert sent.wait(timeout=10)
+        assert response.extensions["http.response.trailers"] == [(b"x-item", b"one")]
+
+@pytest.mark.parametrize("partial", [True, False])
+def test_incomplete(partial):
+    # The app returns before its declared trailers are complete: TestClient hands over what came.
+    async def stops(scope, receive, send):
+        await send(START)
+        await send(BODY)
+        if partial:
+            await send({"type": "http.response.trailers", "headers": [(b"x-item", b"partial")],
+                        "more_trailers": True})
+    response = TestClient(stops).get("/")
+    assert response.content == b"hello"
+    assert response.extensions["http.response.trailers"] == ([(b"x-item", b"partial")] if partial else [])
 ''')
-    suite.runpytest(*AUDIT).assert_outcomes(passed=1)
+    suite.runpytest(*AUDIT).assert_outcomes(passed=5)
 
 
 def test_an_explicit_port_0_stays_0(suite: pytest.Pytester) -> None:

@@ -131,6 +131,11 @@ class Channel:
     def left(self) -> bool:
         return self.disconnected_at is not None
 
+    @property
+    def trailers_due(self) -> bool:
+        """The whole body was sent, and the trailers it declared are not all in."""
+        return self._body_done and self.trailers is not None and not self.response_complete
+
     def answered_by(self, moment: float) -> bool:
         """Whether the whole response had been sent by ``moment``."""
         return self.response_complete_at is not None and self.response_complete_at <= moment

@@ -38,6 +38,7 @@ from .._scenario.driver import Started, check_app, start
 from .._settings import TRANSPORT_OPTIONS, Settings, Source, TransportOptions, apply, keyword_options
 from .._types import ASGIApp, WaitableEvent
 from . import current as _current
+from .answers import attach_extensions
 from .clients import PortalFactory, async_stream, library_of, new_portal, sync_stream
 from .fixture import call_extras, judge
 from .live import serving_for
@@ -110,7 +111,7 @@ class DisconnectTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
         response: httpx.Response = library.Response(
             status, headers=headers, stream=async_stream(library, _Body(exchange) if parts is None else None, parts),
             request=request)
-        _attach_debug(response, exchange)
+        attach_extensions(response, exchange.channel)
         return response
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -135,7 +136,7 @@ class DisconnectTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
             status, headers=headers,
             stream=sync_stream(library, _Body(exchange) if parts is None else None, portal, stack, parts),
             request=request)
-        _attach_debug(response, exchange)
+        attach_extensions(response, exchange.channel)
         return response
 
     async def _open_exchange(self, request: httpx.Request, chunks: list[bytes] | None, library: ModuleType
@@ -511,6 +512,8 @@ class _Body:
                 result = await exchange.close("")
                 if channel.left:
                     raise exchange._gone(result)
+                if channel.trailers_due:
+                    raise StopAsyncIteration  # as TestClient: the whole body, and what trailers came
                 if result.app_error is not None and not exchange.transport.raise_app_exceptions:
                     raise StopAsyncIteration  # what the app sent, as ASGITransport gives it
                 raise exchange.library.RemoteProtocolError("the app ended before its response was complete",
@@ -523,17 +526,6 @@ class _Body:
         __tracebackhide__ = True
         if self._exchange.error_body is None:
             await self._exchange.close("it closed the response before its end")
-
-
-def _attach_debug(response: httpx.Response, exchange: _Exchange) -> None:
-    """What a template response rendered, where TestClient puts it (when the scope offered it)."""
-    channel = exchange.channel
-    info = channel.debug_info if channel is not None else None
-    if isinstance(info, dict):
-        response.extensions["http.response.debug"] = info
-        for name in ("template", "context"):
-            if name in info:
-                setattr(response, name, info[name])
 
 
 async def _body(request: httpx.Request, library: ModuleType, *, whole: bool
