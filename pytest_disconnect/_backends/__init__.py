@@ -118,9 +118,10 @@ class Backend(Protocol):
         """Let the task the last spawn() started take its first step before the caller goes on,
         if it has not (costs the caller one checkpoint; nothing on an eager start)."""
 
-    def new_cancel_scope(self) -> AppScope:
-        """A cancel scope for the app call (trio's own is cheaper than anyio's; on asyncio only
-        anyio's respects the shielded scopes in the app)."""
+    def new_cancel_scope(self, shield: bool = False) -> AppScope:
+        """A cancel scope for the app call, or ``shield``ed for a caller that must get its verdict
+        even when cancelled (trio's own is cheaper than anyio's, which looks the library up on each
+        call; on asyncio only anyio's respects the shielded scopes in the app)."""
 
     def caller(self, context: Context) -> CallerTask:
         """The current task, about to run the app call itself, each step in ``context``."""

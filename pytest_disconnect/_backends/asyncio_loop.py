@@ -45,9 +45,9 @@ def current() -> AsyncioBackend:
 _scope_class: type[anyio.CancelScope] | None = None
 
 
-def _first_cancel_scope() -> anyio.CancelScope:
+def _first_cancel_scope(shield: bool) -> anyio.CancelScope:
     global _scope_class
-    scope = anyio.CancelScope()
+    scope = anyio.CancelScope(shield=shield)
     _scope_class = type(scope)
     return scope
 
@@ -56,11 +56,11 @@ class AsyncioBackend:
     name = "asyncio"
     new_event: Callable[[], WaitableEvent] = asyncio.Event
 
-    def new_cancel_scope(self) -> anyio.CancelScope:
+    def new_cancel_scope(self, shield: bool = False) -> anyio.CancelScope:
         scope_class = _scope_class
         if scope_class is None:
-            return _first_cancel_scope()
-        return scope_class()
+            return _first_cancel_scope(shield)
+        return scope_class(shield=shield)
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         #: Held weakly: the loop's own table of backends must not keep it alive.

@@ -32,8 +32,8 @@ class TrioBackend:
     name = "trio"
     new_event: Callable[[], WaitableEvent] = trio.Event
 
-    def new_cancel_scope(self) -> trio.CancelScope:
-        return trio.CancelScope()
+    def new_cancel_scope(self, shield: bool = False) -> trio.CancelScope:
+        return trio.CancelScope(shield=shield)
 
     def __init__(self, token: trio.lowlevel.TrioToken) -> None:
         self.token = token

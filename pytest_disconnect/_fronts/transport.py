@@ -284,7 +284,7 @@ class _Exchange:
             await self._after_head(channel)
             return channel.status or 500, list(channel.headers)
         # Shielded: a caller cancelled now (its own timeout, say) must still get the verdict.
-        with anyio.CancelScope(shield=True):
+        with self._loop.new_cancel_scope(shield=True):
             result = await self._conclude()
         if channel.left:
             raise self._gone(result)
@@ -302,7 +302,7 @@ class _Exchange:
         the caller reads, and a response the test never reads nor closes still ends with its loop
         (the task is cancelled then)."""
         if channel.delivered_complete and self.ended:
-            with anyio.CancelScope(shield=True):
+            with self._loop.new_cancel_scope(shield=True):
                 await self._conclude()
         elif not self.finished:  # still coming, or whole while the app runs on (a BackgroundTask)
             self._phases_begun = True
@@ -426,7 +426,7 @@ class _Exchange:
                 channel.leave(reason=f"the client gave up: {reason}")
         if self.finished:  # nothing to wait for: no need for a shield
             return await self._conclude()
-        with anyio.CancelScope(shield=True):  # a cancelled caller still gets its verdict
+        with self._loop.new_cancel_scope(shield=True):  # a cancelled caller still gets its verdict
             result = await self._conclude()
         return result
 
@@ -534,8 +534,10 @@ async def _body(request: httpx.Request, library: ModuleType, *, whole: bool
     to read as the app asks (as ASGITransport does), unless ``whole`` (a client leaving after so
     many chunks must know how many there are; a real server in live mode gets it whole)."""
     stream = request.stream
+    if isinstance(stream, library.ByteStream):  # bytes given whole: its sync iterator, no async generator
+        return [bytes(chunk) for chunk in stream], None
     assert isinstance(stream, httpx.AsyncByteStream | library.AsyncByteStream)  # checked by the caller
-    if whole or isinstance(stream, library.ByteStream):
+    if whole:
         return [bytes(chunk) async for chunk in stream], None
     return [], StreamedBody(stream.__aiter__())
 
