@@ -63,10 +63,8 @@ class TrioBackend:
 
     def spawn_detached(self, run: Callable[[], Coroutine[Any, Any, None]], name: str,
                        context: contextvars.Context | None = None) -> object:
-        # A system task: cancelling the caller must not reach it. System tasks shield
-        # KeyboardInterrupt by default; the app must stay interruptible (Ctrl-C).
-        trio.lowlevel.spawn_system_task(trio.lowlevel.disable_ki_protection(run), name=name,
-                                        context=context or contextvars.copy_context())
+        # A system task: cancelling the caller must not reach it (see _interruptible for Ctrl-C).
+        trio.lowlevel.spawn_system_task(_interruptible, run, name=name, context=context or contextvars.copy_context())
         return None
 
     def spawn_for_the_loop(self, run: Callable[[], Coroutine[Any, Any, None]], name: str,
@@ -88,8 +86,7 @@ class TrioBackend:
         # cancellation; a nursery would make the driver wait for it forever.
         context = contextvars.copy_context()
         context.run(current_workset.set, workset)
-        # System tasks shield KeyboardInterrupt by default; the app must stay interruptible (Ctrl-C).
-        trio.lowlevel.spawn_system_task(trio.lowlevel.disable_ki_protection(runner), name=name, context=context)
+        trio.lowlevel.spawn_system_task(_interruptible, runner, name=name, context=context)
 
     async def first_step(self) -> None:
         # trio runs a batch of runnable tasks in a random order: half the time this task comes
@@ -111,6 +108,15 @@ class TrioBackend:
     def io_pending(self) -> bool:
         """trio's clock is asked only when no task is runnable; real I/O shows as the threads' work."""
         return False
+
+
+@trio.lowlevel.disable_ki_protection
+async def _interruptible(run: Callable[[], Awaitable[None]]) -> None:
+    """A system task's body, where Ctrl-C reaches the app. System tasks shield KeyboardInterrupt;
+    trio decides by the code of the frames on the task's stack, so the protection is turned off on
+    this function, the task's outermost frame, once (turning it off on ``run``, whose frame is
+    gone by the time its coroutine runs, did nothing)."""
+    await run()
 
 
 def _stays() -> None:
