@@ -15,6 +15,7 @@ import starlette.testclient  # noqa: F401
 import pytest_disconnect._fronts.audit
 import pytest_disconnect._fronts.transport  # noqa: F401
 from pytest_disconnect import DisconnectTransport
+from pytest_disconnect._errors import IncompleteResponse
 from pytest_disconnect._types import Receive, Scope, Send
 
 AUDIT = ("--disconnect-audit", "--disconnect-tolerance=0.1", "--disconnect-patience=0.3", "-rf")
@@ -165,22 +166,34 @@ def test_port():
     suite.runpytest(*AUDIT).assert_outcomes(passed=1)
 
 
-@pytest.mark.xfail(strict=True, reason="_fronts/transport.py answers an app that raised before its "
-                   "response with uvicorn's 500 body 'Internal Server Error'; TestClient "
-                   "(raise_server_exceptions=False) and ASGITransport (raise_app_exceptions=False) "
-                   "answer 500 with an empty body and no headers, which tests check")
-def test_an_app_error_answers_the_500_the_client_gave(suite: pytest.Pytester) -> None:
+def test_an_app_without_a_response_answers_as_testclient(suite: pytest.Pytester) -> None:
     suite.makepyfile(test_500='''
+import pytest
 from starlette.testclient import TestClient
 
-async def app(scope, receive, send):
+async def raises(scope, receive, send):
     raise RuntimeError()
 
-def test_500():
-    response = TestClient(app, raise_server_exceptions=False).get("/")
-    assert (response.status_code, response.text) == (500, "")
+async def returns(scope, receive, send):
+    pass
+
+def test_raised():
+    response = TestClient(raises, raise_server_exceptions=False).get("/")
+    assert (response.status_code, response.text, list(response.headers.raw)) == (500, "", [])
+
+def test_raised_and_raising():
+    with pytest.raises(RuntimeError):
+        TestClient(raises).get("/")
+
+def test_returned():
+    response = TestClient(returns, raise_server_exceptions=False).get("/")
+    assert (response.status_code, response.text, list(response.headers.raw)) == (500, "", [])
+
+def test_returned_and_raising():
+    with pytest.raises(AssertionError, match="TestClient did not receive any response"):
+        TestClient(returns).get("/")
 ''')
-    suite.runpytest(*AUDIT).assert_outcomes(passed=1)
+    suite.runpytest(*AUDIT).assert_outcomes(passed=4)
 
 
 def test_a_streamed_response_reaches_the_test_before_its_background_task_ends(suite: pytest.Pytester) -> None:
@@ -255,3 +268,36 @@ async def test_an_explicit_port_reaches_the_scope_as_asgi_transport_gives_it(bas
         async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
             answers.append((await client.get("/")).text)
     assert answers[0] == answers[1] == repr([httpx.URL(base_url).host, httpx.URL(base_url).port])
+
+
+@pytest.mark.anyio
+async def test_an_app_that_raised_before_its_response_answers_as_asgi_transport() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise RuntimeError("no answer")
+
+    answers = []
+    for transport in (httpx.ASGITransport(app, raise_app_exceptions=False),
+                      DisconnectTransport(app, raise_app_exceptions=False)):
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            response = await client.get("/")
+            answers.append((response.status_code, list(response.headers.raw), response.content))
+    assert answers[0] == answers[1] == (500, [], b"")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("raise_app_exceptions", [True, False])
+async def test_an_app_that_returned_without_a_response(raise_app_exceptions: bool) -> None:
+    # Both clients raise AssertionError when told to raise the app's errors; told not to, ASGITransport
+    # still raises it and TestClient answers 500 with no body: the transport answers as TestClient.
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        pass
+
+    transport = DisconnectTransport(app, raise_app_exceptions=raise_app_exceptions)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        if raise_app_exceptions:
+            with pytest.raises(IncompleteResponse, match=r"^the app returned without sending a response \("):
+                await client.get("/")
+        else:
+            response = await client.get("/")
+            assert (response.status_code, list(response.headers.raw), response.content) == (500, [], b"")
+    assert [result.verdict for result in transport.results] == ["finished"]

@@ -175,7 +175,10 @@ async def test_app_errors_and_missing_responses_reach_the_client_as_with_asgi_tr
             await ours.get("/")
     assert not getattr(caught.value, "__notes__", None)  # no disconnect was planned: nothing to add
     async with client(DisconnectTransport(_no_response)) as ours:
-        assert (await ours.get("/")).status_code == 500  # as uvicorn answers
+        with pytest.raises(AssertionError, match="without sending a response"):  # ASGITransport: a bare assert
+            await ours.get("/")
+    async with client(DisconnectTransport(_no_response, raise_app_exceptions=False)) as ours:
+        assert (await ours.get("/")).status_code == 500  # as TestClient (and uvicorn) answer
 
 
 async def test_concurrent_requests_each_get_their_own_verdict() -> None:

@@ -31,6 +31,7 @@ from .._compat import (
     testclient_transport,
 )
 from . import current as _current
+from .answers import TESTCLIENT_NO_RESPONSE
 from .transport import DisconnectTransport, for_audit
 
 #: Checked against: httpx 0.28, httpx2 2.16, starlette 1.10 (the TestClient's transport: _compat.py).
@@ -163,7 +164,7 @@ def _patch_testclient(testclient: Any) -> list[Callable[[], None]]:
             return for_audit(DisconnectTransport(self.app, self.raise_server_exceptions, self.root_path,
                                                  tuple(self.client)),
                              portals=self.portal_factory, state=self.app_state,
-                             extensions=extensions)
+                             extensions=extensions, no_response=TESTCLIENT_NO_RESPONSE)
 
         response = _ours(self, make).handle_request(request)
         stream = response.stream

@@ -38,7 +38,7 @@ from .._scenario.driver import Started, check_app, start
 from .._settings import TRANSPORT_OPTIONS, Settings, Source, TransportOptions, apply, keyword_options
 from .._types import ASGIApp, WaitableEvent
 from . import current as _current
-from .answers import attach_extensions
+from .answers import NO_RESPONSE, attach_extensions, no_response
 from .clients import PortalFactory, async_stream, library_of, new_portal, sync_stream
 from .fixture import call_extras, judge
 from .live import serving_for
@@ -97,6 +97,8 @@ class DisconnectTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
         self._extensions: dict[str, dict[str, object]] | None = None
         #: True when --disconnect-audit made this transport, not the test: advice then names run-wide settings.
         self._audit = False
+        #: What the client raises for an app that returned without a response (an audited TestClient's words).
+        self._no_response = NO_RESPONSE
         #: The last test's settings, the requests' settings over them, and when the client leaves.
         self._resolved: tuple[Settings | None, Settings, Trigger] | None = None
 
@@ -203,10 +205,13 @@ def unfinished(transport: DisconnectTransport) -> int:
 
 def for_audit(transport: DisconnectTransport, *, portals: PortalFactory | None = None,
               state: dict[str, Any] | None = None,
-              extensions: dict[str, dict[str, object]] | None = None) -> DisconnectTransport:
+              extensions: dict[str, dict[str, object]] | None = None,
+              no_response: str | None = None) -> DisconnectTransport:
     """Mark ``transport`` as made by --disconnect-audit (its advice names run-wide settings), on a
-    TestClient's ``portals`` (its loop, inside ``with``), with its lifespan ``state`` and ``extensions``."""
+    TestClient's ``portals`` (its loop, inside ``with``), with its lifespan ``state`` and ``extensions``,
+    raising ``no_response`` for an app that returned without a response."""
     transport._audit = True
+    transport._no_response = no_response if no_response is not None else transport._no_response
     if portals is not None:
         transport._portals = portals
     transport._state = state if state is not None else transport._state
@@ -244,8 +249,6 @@ class _Exchange:
         self.concluded = False
         self.handed = 0  # body parts handed to the caller
         self.head_given = False  # the status and headers were handed to the caller
-        #: The body of the 500 answered for an app that sent no response.
-        self.error_body: bytes | None = None
         self._leave_reason: str | None = None
         self._phases_begun = False
         #: Every task waiting on this exchange (a reader, and a client closing it from elsewhere).
@@ -288,10 +291,8 @@ class _Exchange:
             result = await self._conclude()
         if channel.left:
             raise self._gone(result)
-        # The app ended without a response: uvicorn answers 500 for it (ASGITransport too, when
-        # told not to raise the app's exception).
-        self.error_body = b"Internal Server Error"
-        return 500, [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21")]
+        return no_response(raise_app_exceptions=transport.raise_app_exceptions,
+                           app_raised=result.app_error is not None, message=transport._no_response)
 
     async def _after_head(self, channel: Channel) -> None:
         """The head reached the caller: conclude now if the whole response did and the app ended.
@@ -317,8 +318,6 @@ class _Exchange:
         """The whole body, when the exchange was concluded before its head was handed over."""
         if not self.concluded:
             return None
-        if self.error_body is not None:
-            return [self.error_body]
         channel = self.channel
         if channel is None or self.original.method == "HEAD":  # as ASGITransport and TestClient: no body for HEAD
             return []
@@ -490,11 +489,6 @@ class _Body:
     async def __anext__(self) -> bytes:
         __tracebackhide__ = True
         exchange = self._exchange
-        if exchange.error_body is not None:  # the 500 for an app that ended without a response
-            part, exchange.error_body = exchange.error_body, b""
-            if part:
-                return part
-            raise StopAsyncIteration
         channel = exchange.channel
         assert channel is not None
         head = exchange.original.method == "HEAD"  # as ASGITransport and TestClient: no body for HEAD
@@ -524,8 +518,7 @@ class _Body:
 
     async def aclose(self) -> None:
         __tracebackhide__ = True
-        if self._exchange.error_body is None:
-            await self._exchange.close("it closed the response before its end")
+        await self._exchange.close("it closed the response before its end")
 
 
 async def _body(request: httpx.Request, library: ModuleType, *, whole: bool
