@@ -149,6 +149,13 @@ async def test_async(disconnect, anyio_backend):
     await disconnect.arun(hostile_apps.starts_a_child, "GET", "/", **OPTIONS)
 '''
 
+#: ``python -m pytest`` with Ctrl-C as in a terminal's foreground. A suite run in the background
+#: (``make test &``, ``nohup``) is started by the shell with SIGINT ignored; the inner pytest
+#: inherits that, and Python installs its KeyboardInterrupt handler only when SIGINT is not
+#: ignored at start-up: the Ctrl-C below would be lost and the test would wait out its guard.
+FOREGROUND_PYTEST = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                     "import pytest; sys.exit(pytest.console_main())")
+
 
 @pytest.mark.parametrize("how", ["sync", "async"])
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
@@ -167,7 +174,7 @@ def test_after_ctrl_c_no_child_process_outlives_pytest(pytester: pytest.Pytester
     pid_file = pytester.path / "child.pid"
     env = {**os.environ, "HOSTILE_PID_FILE": str(pid_file), "PYTHONPATH": str(pytester.path),
            "PYTEST_ADDOPTS": "-p no:randomly -p no:cacheprovider"}
-    run = subprocess.Popen([sys.executable, "-m", "pytest", "-k", how], cwd=pytester.path, env=env,
+    run = subprocess.Popen([sys.executable, "-c", FOREGROUND_PYTEST, "-k", how], cwd=pytester.path, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + GUARD
