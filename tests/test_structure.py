@@ -267,3 +267,15 @@ def test_the_checks_find_their_offenders(tmp_path: Path) -> None:
     assert long_functions(root) == {"c.g"}
     assert private_reads(root) == {"a: x._open", "a: from .b import _helper", "b: sys._getframe",
                                    "b: getattr(self, '_gone', None)", "c: from trio._core._run import ..."}
+
+
+#: The harness's timeline lines that the report reads back (pytest_disconnect/_harness_lines.py).
+HARNESS_LINES = ("harness closed task", "harness could not close task", "harness abandoned the app call")
+
+
+@pytest.mark.parametrize("phrase", HARNESS_LINES)
+def test_a_harness_line_the_report_reads_back_is_worded_in_one_module(phrase: str) -> None:
+    """Its writer and the report both take it from _harness_lines.py: a wording changed on one
+    side only would make the report call closed work 'still running' without failing anything."""
+    found = sorted(str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py") if phrase in path.read_text())
+    assert found == ["_harness_lines.py"]

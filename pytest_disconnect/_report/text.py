@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 
 from .._asgi.channel import LATE_NOTICE
+from .._harness_lines import ABANDONED_APP, closed_task, unclosable_task
 from .._links import docs_link
 from .._result import DisconnectResult, Event, WorkRecord
 from .._settings import Settings
@@ -356,13 +357,6 @@ def _work_line(record: WorkRecord, closed: Mapping[str, str]) -> str:
     return f"{label}: {record.where}  [{fate}]"
 
 
-#: The harness's own timeline lines when it gives up on work that ignored cancellation
-#: (_watch/close_tasks.py, _scenario/app_call.py), by the work's label, and what the report says.
-_CLOSED = "harness closed task {}: it went on after the cancellation"
-_UNCLOSABLE = "harness could not close task {}: it caught GeneratorExit too; "
-_ABANDONED_APP = "harness abandoned the app call: it went on after the cancellation"
-
-
 def _closed_by_harness(result: DisconnectResult) -> dict[str, str]:
     """What the harness did to each piece of work it closed or parked, from the timeline: such work
     never ends on its own, so its record reads as running, though nothing of it runs any more."""
@@ -373,9 +367,9 @@ def _closed_by_harness(result: DisconnectResult) -> dict[str, str]:
         if event.actor != "harness":
             continue
         for label, name in running.items():
-            if event.text == (_ABANDONED_APP if label == "app" else _CLOSED.format(name)):
+            if event.text == (ABANDONED_APP if label == "app" else closed_task(name)):
                 closed[label] = f"closed by the harness at +{event.at:.2f} s after it ignored cancellation"
-            elif label != "app" and event.text.startswith(_UNCLOSABLE.format(name)):
+            elif label != "app" and event.text == unclosable_task(name):
                 closed[label] = (f"ignored cancellation and GeneratorExit: parked by the harness at "
                                  f"+{event.at:.2f} s, never to run again")
     return closed

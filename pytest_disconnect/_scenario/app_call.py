@@ -20,6 +20,7 @@ from .._asgi.channel import Channel
 from .._backends import AppScope, CallerTask
 from .._compat import is_scope_misnesting, make_current_anyio_scope
 from .._errors import NotAnASGIApp
+from .._harness_lines import ABANDONED_APP
 from .._result import TimelineRecorder
 from .._types import ASGIApp, Scope
 from .._watch.abandon import AbandonableCall, Abandoned
@@ -112,8 +113,7 @@ class AppCall:
                 make_current_anyio_scope(self.cancel_scope)  # the closed app's own scopes never exited
             self.workset.works[0].abandoned = True
             self.returned_at = self.workset.now()
-            self.timeline.add(self.returned_at, "harness",
-                              "harness abandoned the app call: it went on after the cancellation")
+            self.timeline.add(self.returned_at, "harness", ABANDONED_APP)
             self.on_end()
             return False
         if self.inline is not None and isinstance(exc, (KeyboardInterrupt, SystemExit)):

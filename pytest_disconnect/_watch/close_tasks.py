@@ -28,6 +28,7 @@ import asyncio
 from collections.abc import Iterable
 
 from .._compat import forget_task
+from .._harness_lines import closed_task, unclosable_task
 from .workset import Work
 
 #: Tasks and coroutines that ignored GeneratorExit: kept referenced, so the garbage collector
@@ -46,11 +47,7 @@ def close_stray_tasks(works: Iterable[Work]) -> list[str]:
             continue
         work.abandoned = True  # its end is the harness's doing: it still counts as running
         name = work.label()
-        if _close(task):
-            lines.append(f"harness closed task {name}: it went on after the cancellation")
-        else:
-            lines.append(f"harness could not close task {name}: it caught GeneratorExit too; "
-                         "it is parked, never to run again, and left out of the loop's shutdown")
+        lines.append(closed_task(name) if _close(task) else unclosable_task(name))
     return lines
 
 
