@@ -47,9 +47,10 @@ def _watchers(loop: asyncio.AbstractEventLoop) -> list[asyncio.Task[object]]:
     return [task for task in asyncio.all_tasks(loop) if known_infrastructure(task.get_coro()) is not None]
 
 
-def test_sse_starlettes_watcher_is_on_the_built_in_list() -> None:
-    assert [(entry.library, entry.module, entry.function) for entry in KNOWN] == [
-        ("sse-starlette", "sse_starlette.sse", "_shutdown_watcher")]
+def test_the_built_in_list() -> None:
+    assert [(entry.library, entry.kind, entry.module, entry.function) for entry in KNOWN] == [
+        ("sse-starlette", "task", "sse_starlette.sse", "_shutdown_watcher"),
+        ("datasette", "thread", "datasette.database", "Database._execute_writes")]
 
 
 @pytest.mark.parametrize("live", ["off", "fin"])
@@ -262,3 +263,80 @@ def test_under_disconnect_audit_the_advice_names_the_run_wide_setting(pytester: 
     declared = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--disconnect-audit",
                                              "--disconnect-allow=refresh_cache")
     declared.assert_outcomes(passed=1)
+
+
+# datasette's writer thread: app-lifetime infrastructure that is a thread --------------------------
+
+#: datasette 0.65.5's lazy writer thread, as datasette/database.py starts it (its reply goes
+#: through a janus queue there; a future here), in a package of the same name.
+DATASETTE_DATABASE = """
+import asyncio
+import queue
+import threading
+
+
+class Database:
+    def __init__(self):
+        self._write_queue = None
+        self._write_thread = None
+
+    async def execute_write_fn(self, fn):
+        if self._write_queue is None:
+            self._write_queue = queue.Queue()
+        if self._write_thread is None:
+            self._write_thread = threading.Thread(target=self._execute_writes, daemon=True)
+            self._write_thread.start()
+        reply = asyncio.get_running_loop().create_future()
+        self._write_queue.put((fn, reply))
+        return await reply
+
+    def _execute_writes(self):
+        # Infinite looping thread that protects the single write connection to this database
+        while True:
+            fn, reply = self._write_queue.get()
+            reply.get_loop().call_soon_threadsafe(reply.set_result, fn())
+"""
+
+WRITES_TEST = """
+import pytest
+
+from {module} import Database
+
+db = Database()
+
+
+async def app(scope, receive, send):
+    await receive()
+    written = await db.execute_write_fn(lambda: b"written")
+    await send({{"type": "http.response.start", "status": 200, "headers": []}})
+    await send({{"type": "http.response.body", "body": written}})
+
+
+def test_first_write(disconnect):
+    assert disconnect.run(app, "POST", "/", after="never", patience=0.3).body == b"written"
+
+
+def test_second_write(disconnect):
+    assert disconnect.run(app, "POST", "/", after="never", patience=0.3).body == b"written"
+"""
+
+
+def test_datasettes_writer_thread_is_app_lifetime_and_listed_as_such(pytester: pytest.Pytester) -> None:
+    """The first write starts the thread, which waits on its queue for good: not the request's work."""
+    pytester.mkpydir("datasette")
+    pytester.path.joinpath("datasette", "database.py").write_text(DATASETTE_DATABASE)
+    pytester.makepyfile(WRITES_TEST.format(module="datasette.database"))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*App-lifetime work (built-in list), not judged: thread *_execute_writes, "
+                                 "datasette's writer thread per database (still running)"])
+    assert "are still running and are left behind" not in result.stdout.str()  # the app's, not left behind
+
+
+def test_a_thread_running_a_function_of_the_same_name_elsewhere_is_judged(pytester: pytest.Pytester) -> None:
+    pytester.mkpydir("mydb")
+    pytester.path.joinpath("mydb", "database.py").write_text(DATASETTE_DATABASE)
+    pytester.makepyfile(WRITES_TEST.format(module="mydb.database"))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-k", "first")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*disconnect_allow = Database._execute_writes in the ini file*"])

@@ -21,9 +21,11 @@ class AllowPolicy:
     def judged(self, work: Work) -> bool:
         """Decide at its start whether ``work`` is judged; mark it allowed (and why) if not."""
         kind, names = work.kind, self.names
-        infrastructure = known_infrastructure(work.coro) if kind == "task" else None
-        if infrastructure is not None:  # app-lifetime: never judged, never cancelled
-            work.allowed, work.infrastructure = True, infrastructure.label
+        if kind == "task" and work.infrastructure is None:
+            infrastructure = known_infrastructure(work.coro)
+            work.infrastructure = infrastructure.label if infrastructure is not None else None
+        if work.infrastructure is not None:  # app-lifetime (a thread's is named at its start): not judged
+            work.allowed = True
             return False
         if kind != "app" and names and (
                 work.name in names or (kind == "process" and any(name in work.name for name in names))):

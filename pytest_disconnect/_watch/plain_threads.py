@@ -16,6 +16,7 @@ import weakref
 from collections.abc import Callable
 
 from .._compat import thread_target
+from .lifetime import known_thread_infrastructure
 from .names import callable_name
 from .patches import Patch
 from .thread_work import register_from_thread, run_as
@@ -61,11 +62,15 @@ def _watch(workset: WorkSet, thread: threading.Thread) -> None:
         name = callable_name(target)
     on_loop = threading.get_ident() == workset.loop_thread
     work = Work(None, None, name, "thread", workset.now() if on_loop else workset.thread_now())
+    infrastructure = known_thread_infrastructure(target)
+    if infrastructure is not None:  # app-lifetime: not judged, and not named as left behind at the end
+        work.infrastructure = infrastructure.label
+    else:
+        started[thread] = name
     if on_loop:
         workset.register(work)
     else:  # posted before the thread starts, so before its end is
         register_from_thread(workset, work)
-    started[thread] = name
     run: Callable[[], None] = thread.run
 
     def watched_run() -> None:
