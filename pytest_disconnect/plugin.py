@@ -203,12 +203,12 @@ def _client_left_leaves(exc: BaseException, kind: type[ClientLeft]) -> list[Clie
 def _nothing_audited(settings: Settings) -> str | None:
     """What to say when a run that asked for disconnects saw no request; None if it asked for none."""
     if settings.audit:
-        # The patched clients saw nothing: the suite's client is another one (Litestar's, Quart's,
-        # Django's test clients have transports of their own), or it calls the app directly.
+        # The patched clients saw nothing: the suite's client is another one (Quart's and
+        # Django's test clients do not use httpx), or it calls the app directly.
         return (f"disconnect: the audit was on ({settings.source('audit')}), but no request went through "
-                "Starlette's TestClient or an httpx ASGITransport: nothing was audited. Those are the clients "
-                "it patches (httpx2's too); for another test client, use the disconnect fixture or "
-                "DisconnectTransport")
+                "Starlette's TestClient, Litestar's TestClient or an httpx ASGITransport: nothing was audited. "
+                "Those are the clients it patches (httpx2's too); for another test client, use the disconnect "
+                "fixture or DisconnectTransport")
     if "after" in settings.sources:
         return (f"disconnect: after={settings.show('after')} ({settings.source('after')}) was set, but no request "
                 "went through DisconnectTransport or the disconnect fixture: nothing was audited "

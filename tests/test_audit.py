@@ -188,7 +188,7 @@ def test_an_audit_that_audited_nothing_says_so(pytester: pytest.Pytester,
 @pytest.mark.parametrize("options", [("--disconnect-audit",), ("--disconnect-audit", "--disconnect-after=0.1")])
 def test_an_audit_of_a_client_it_does_not_patch_says_which_it_patches(
         pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, options: tuple[str, ...]) -> None:
-    # A suite whose test client is neither TestClient nor ASGITransport (Litestar's, Quart's,
+    # A suite whose test client is none of those patched (Quart's,
     # Django's): the audit was on and saw nothing, and must not tell the user to switch it on.
     monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio -p no:randomly")
     pytester.makepyfile(service=SERVICE, test_own_client='''
@@ -209,7 +209,8 @@ def test_direct():
     result = pytester.runpytest(*options)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["disconnect: the audit was on (--disconnect-audit), but no request went through "
-                                 "Starlette's TestClient or an httpx ASGITransport: nothing was audited*"
+                                 "Starlette's TestClient, Litestar's TestClient or an httpx ASGITransport: "
+                                 "nothing was audited*"
                                  "use the disconnect fixture or DisconnectTransport*"])
     result.stdout.no_fnmatch_line("*add --disconnect-audit*")
 

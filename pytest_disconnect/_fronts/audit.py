@@ -1,6 +1,6 @@
 """--disconnect-audit: requests an unmodified suite makes go through DisconnectTransport.
 
-Three seams, each a method swapped on its class for the session and put back at its end:
+Four seams, each a method swapped on its class for the session and put back at its end:
 
 - ``httpx.ASGITransport.handle_async_request`` and ``httpx2.ASGITransport``'s: the request is
   handed to a DisconnectTransport made from the ASGITransport's own arguments (app,
@@ -10,6 +10,9 @@ Three seams, each a method swapped on its class for the session and put back at 
   portal (its loop inside ``with``, so the lifespan it ran is the app's) and its lifespan
   state; websocket requests keep the original path. Cookies, redirects and
   ``client.stream`` live above the transport, in the client, and are untouched.
+- ``litestar.testing.transport.TestClientTransport.handle_request``, which Litestar's
+  ``TestClient`` and ``AsyncTestClient`` share: the same, on the Litestar client's portal
+  (``_fronts/audit_litestar.py``).
 
 The patch has one owner per process, leased (as anyio leases its runners): the first
 session that asks installs it, the last one to let go removes it.
@@ -18,8 +21,8 @@ session that asks installs it, the last one to let go removes it.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
-import weakref
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -30,8 +33,10 @@ from .._compat import (
     testclient_extensions,
     testclient_transport,
 )
-from . import current as _current
 from .answers import TESTCLIENT_NO_RESPONSE
+from .audit_litestar import patch_litestar
+from .audit_seams import auditing, ours_if_any, swap
+from .audit_seams import ours as _ours
 from .transport import DisconnectTransport, for_audit
 
 #: Checked against: httpx 0.28, httpx2 2.16, starlette 1.10 (the TestClient's transport: _compat.py).
@@ -65,43 +70,6 @@ class _Lease:
 
 LEASE = _Lease()
 
-# One DisconnectTransport per patched transport: it keeps that transport's open exchanges.
-_OURS: weakref.WeakKeyDictionary[object, Any] = weakref.WeakKeyDictionary()
-
-
-def auditing() -> bool:
-    """Whether this request is audited: the test's settings say so (a marker may say audit=False)."""
-    context = _current.current()
-    if context is None:
-        return True  # outside a test (a session fixture's set-up): the run asked for the audit
-    try:
-        return context.settings.audit
-    except Exception:  # a bad marker: the test's own use of the marker reports it
-        return True
-
-
-def _ours(transport: object, make: Callable[[], Any]) -> Any:
-    ours = _OURS.get(transport)
-    if ours is None:
-        ours = _OURS[transport] = for_audit(make())  # the run made it, not the test: advice names run-wide settings
-    return ours
-
-
-def _swap(owner: type, name: str, new: Callable[..., Any]) -> Callable[[], None]:
-    """Replace ``owner.name``; return what puts it back (deleting it if it was inherited)."""
-    had_own = name in owner.__dict__
-    old = owner.__dict__.get(name)
-    setattr(owner, name, new)
-
-    def undo() -> None:
-        if had_own:
-            setattr(owner, name, old)
-        else:
-            delattr(owner, name)
-
-    return undo
-
-
 def _install() -> list[Callable[[], None]]:
     undo: list[Callable[[], None]] = []
     for library in ("httpx", "httpx2"):
@@ -118,7 +86,21 @@ def _install() -> list[Callable[[], None]]:
         pass
     else:
         undo += _patch_testclient(testclient)
+    litestar = _litestar_transport()
+    if litestar is not None:
+        undo += patch_litestar(litestar)
     return undo
+
+
+def _litestar_transport() -> Any:
+    """``litestar.testing.transport`` if Litestar is installed (imported now: the suite imports it
+    after the session starts), else None."""
+    if importlib.util.find_spec("litestar") is None:
+        return None
+    try:
+        return importlib.import_module("litestar.testing.transport")
+    except Exception:  # a Litestar that does not import here: a suite that uses it meets the error itself
+        return None
 
 
 def _patch_asgi_transport(kind: type) -> list[Callable[[], None]]:
@@ -135,12 +117,12 @@ def _patch_asgi_transport(kind: type) -> list[Callable[[], None]]:
 
     async def aclose(self: Any) -> None:
         __tracebackhide__ = True
-        ours = _OURS.get(self)
+        ours = ours_if_any(self)
         if ours is not None:
             await ours.aclose()
         await original_aclose(self)
 
-    return [_swap(kind, "handle_async_request", handle_async_request), _swap(kind, "aclose", aclose)]
+    return [swap(kind, "handle_async_request", handle_async_request), swap(kind, "aclose", aclose)]
 
 
 def _patch_testclient(testclient: Any) -> list[Callable[[], None]]:
@@ -172,7 +154,7 @@ def _patch_testclient(testclient: Any) -> list[Callable[[], None]]:
         stream.on_close = close_with_testclient(self, stream.close)
         return response
 
-    return [_swap(kind, "handle_request", handle_request)]
+    return [swap(kind, "handle_request", handle_request)]
 
 
 def _moved(module: Any, what: str) -> NoReturn:

@@ -1,0 +1,206 @@
+"""--disconnect-audit on a Litestar suite: TestClient and AsyncTestClient, through pytester.
+
+The requests go through a DisconnectTransport on the Litestar client's own portal, so the app
+runs on the loop its lifespan ran on; websockets keep Litestar's own session.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("litestar")
+
+# Imported out here: pytester's in-process runs drop modules first imported inside a run, and
+# the audit patches the Litestar transport class the suite's TestClient then uses.
+import litestar.testing  # noqa: F401
+
+import pytest_disconnect._fronts.audit
+import pytest_disconnect._fronts.transport  # noqa: F401
+
+# Generous: /fast and /state answer long before the client leaves, even on a loaded machine.
+AUDIT = ("--disconnect-audit", "--disconnect-after=0.5", "--disconnect-tolerance=0.1",
+         "--disconnect-patience=0.5", "-rsf")
+
+SERVICE = '''
+import threading
+from contextlib import asynccontextmanager
+
+import anyio
+from litestar import Litestar, Request, get, websocket
+from litestar.connection import WebSocket
+from litestar.datastructures import State
+
+
+@asynccontextmanager
+async def lifespan(app):
+    app.state.greeting = "hello"
+    app.state.thread = threading.get_ident()  # the loop's thread: handlers must run on it
+    yield
+
+
+@get("/fast")
+async def fast() -> str:
+    return "fast"
+
+
+@get("/state")
+async def state(state: State) -> dict:
+    return {"greeting": state.greeting, "same_thread": state.thread == threading.get_ident()}
+
+
+@get("/careful")
+async def careful(request: Request) -> str:
+    async with anyio.create_task_group() as group:
+        async def watch():
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            group.cancel_scope.cancel()
+        group.start_soon(watch)
+        await anyio.sleep(1.0)
+        group.cancel_scope.cancel()
+    return "careful"
+
+
+@get("/careless")
+async def careless() -> str:
+    await anyio.sleep(1.0)
+    return "careless"
+
+
+@websocket("/echo")
+async def echo(socket: WebSocket) -> None:
+    await socket.accept()
+    await socket.send_text(await socket.receive_text())
+    await socket.close()
+
+
+app = Litestar([fast, state, careful, careless, echo], lifespan=[lifespan], logging_config=None)
+'''
+
+SYNC = '''
+import pytest
+from litestar.testing import TestClient
+from service import app
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def client(request):
+    with TestClient(app, backend=request.param) as client:
+        yield client
+
+
+def test_fast(client):
+    assert client.get("/fast").text == "fast"
+
+
+def test_state(client):
+    assert client.get("/state").json() == {"greeting": "hello", "same_thread": True}
+
+
+def test_careful(client):
+    assert client.get("/careful").text == "careful"
+
+
+def test_careless(client):
+    assert client.get("/careless").text == "careless"
+
+
+@pytest.mark.disconnect(audit=False)
+def test_exempt(client):
+    assert client.get("/careless").text == "careless"
+
+
+def test_websocket(client):
+    with client.websocket_connect("/echo") as socket:
+        socket.send_text("hi")
+        assert socket.receive_text() == "hi"
+
+
+def test_outside_with():
+    assert TestClient(app).get("/fast").text == "fast"
+'''
+
+ASYNC = '''
+import pytest
+from litestar.testing import AsyncTestClient
+from service import app
+
+pytestmark = pytest.mark.anyio
+
+
+# (the test's loop, the client's): Litestar 2.25's AsyncTestClient hangs entering trio from trio.
+@pytest.fixture(params=[("asyncio", "asyncio"), ("asyncio", "trio"), ("trio", "asyncio")])
+def loops(request):
+    return request.param
+
+
+@pytest.fixture
+def anyio_backend(loops):
+    return loops[0]
+
+
+@pytest.fixture
+async def client(loops):
+    async with AsyncTestClient(app, backend=loops[1]) as client:
+        yield client
+
+
+async def test_fast(client):
+    assert (await client.get("/fast")).text == "fast"
+
+
+async def test_state(client):
+    assert (await client.get("/state")).json() == {"greeting": "hello", "same_thread": True}
+
+
+async def test_careful(client):
+    assert (await client.get("/careful")).text == "careful"
+
+
+async def test_careless(client):
+    assert (await client.get("/careless")).text == "careless"
+
+
+async def test_streamed(client):
+    async with client.stream("GET", "/fast") as response:
+        assert b"".join([part async for part in response.aiter_bytes()]) == b"fast"
+'''
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio -p no:randomly")
+    pytester.makepyfile(service=SERVICE)
+    return pytester
+
+
+def test_the_sync_client_is_audited_on_both_backends(suite: pytest.Pytester) -> None:
+    suite.makepyfile(test_sync=SYNC)
+    result = suite.runpytest(*AUDIT)
+    # Per backend: fast, state, exempt, websocket pass; careful skips (it stopped); careless fails.
+    result.assert_outcomes(passed=9, skipped=2, failed=2)
+    result.stdout.fnmatch_lines(["*disconnect audit passed: GET /careful stopped*",
+                                 "FAILED test_sync.py::test_careless[[]asyncio[]] - *HandlerKeptRu*",
+                                 "FAILED test_sync.py::test_careless[[]trio[]] - *HandlerKeptRu*"])
+    result.stdout.fnmatch_lines(["GET /careless * 2 * 2 * 0 * FAILED",
+                                 "GET /careful * 2 * 2 * 2 * stopped"])
+
+
+def test_the_async_client_is_audited(suite: pytest.Pytester) -> None:
+    suite.makepyfile(test_async=ASYNC)
+    result = suite.runpytest(*AUDIT)
+    result.assert_outcomes(passed=9, skipped=3, failed=3)
+    result.stdout.fnmatch_lines(["GET /careless * 3 * 3 * 0 * FAILED"])
+
+
+def test_without_the_flag_a_litestar_suite_runs_as_before(suite: pytest.Pytester) -> None:
+    suite.makepyfile(test_sync=SYNC)
+    suite.runpytest("--disconnect-tolerance=0.1").assert_outcomes(passed=13)
+
+
+def test_the_audit_without_a_moment_lets_every_request_finish(suite: pytest.Pytester) -> None:
+    # No --disconnect-after: the client leaves only when it gives up, and these never do.
+    suite.makepyfile(test_sync=SYNC)
+    result = suite.runpytest("--disconnect-audit", "--disconnect-tolerance=0.1")
+    result.assert_outcomes(passed=13)
+    result.stdout.no_fnmatch_line("*nothing was audited*")
