@@ -6,6 +6,8 @@ runs on the loop its lifespan ran on; websockets keep Litestar's own session.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("litestar")
@@ -204,3 +206,24 @@ def test_the_audit_without_a_moment_lets_every_request_finish(suite: pytest.Pyte
     result = suite.runpytest("--disconnect-audit", "--disconnect-tolerance=0.1")
     result.assert_outcomes(passed=13)
     result.stdout.no_fnmatch_line("*nothing was audited*")
+
+
+def test_a_warning_on_importing_a_patched_library_does_not_stop_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Starlette 1.x warns when its TestClient module is imported without httpx2; a suite with
+    # `filterwarnings = error` (Litestar's own) stopped with INTERNALERROR before its first test.
+    import warnings
+
+    from pytest_disconnect._fronts import audit
+
+    package = tmp_path / "warns_on_import"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "client.py").write_text("import warnings\nwarnings.warn('use httpx2', DeprecationWarning)\n")
+    (package / "broken.py").write_text("raise RuntimeError('needs httpx or httpx2')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert audit._imported("warns_on_import", "warns_on_import.client").__name__ == "warns_on_import.client"
+        assert audit._imported("warns_on_import", "warns_on_import.broken") is None
+        assert audit._imported("not_installed_anywhere", "not_installed_anywhere.client") is None

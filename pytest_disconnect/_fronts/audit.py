@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -78,28 +79,29 @@ def _install() -> list[Callable[[], None]]:
         except ImportError:
             continue
         undo += _patch_asgi_transport(module.ASGITransport)
-    try:
-        # import_module, not `from starlette import testclient`: that would return the package's
-        # attribute even after sys.modules dropped the module, and tests would import another copy.
-        testclient = importlib.import_module("starlette.testclient")
-    except (ImportError, RuntimeError):  # no starlette, or a starlette without httpx/httpx2
-        pass
-    else:
+    # import_module, not `from starlette import testclient`: that would return the package's
+    # attribute even after sys.modules dropped the module, and tests would import another copy.
+    testclient = _imported("starlette", "starlette.testclient")
+    if testclient is not None:
         undo += _patch_testclient(testclient)
-    litestar = _litestar_transport()
+    litestar = _imported("litestar", "litestar.testing.transport")
     if litestar is not None:
         undo += patch_litestar(litestar)
     return undo
 
 
-def _litestar_transport() -> Any:
-    """``litestar.testing.transport`` if Litestar is installed (imported now: the suite imports it
-    after the session starts), else None."""
-    if importlib.util.find_spec("litestar") is None:
+def _imported(library: str, module: str) -> Any:
+    """``module`` if ``library`` is installed and it imports, else None. Imported now, when the
+    session starts, so the patch is in place before the suite imports its client; a warning the
+    import gives (Starlette deprecating httpx for httpx2) is not the suite's: under the suite's
+    ``filterwarnings = error`` it would stop the run before its first test."""
+    if importlib.util.find_spec(library) is None:
         return None
     try:
-        return importlib.import_module("litestar.testing.transport")
-    except Exception:  # a Litestar that does not import here: a suite that uses it meets the error itself
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return importlib.import_module(module)
+    except Exception:  # no httpx/httpx2 for Starlette, a library that fails to import: the suite meets that itself
         return None
 
 
