@@ -31,6 +31,7 @@ import anyio
 from litestar import Litestar, Request, get, websocket
 from litestar.connection import WebSocket
 from litestar.datastructures import State
+from litestar.response import Stream
 
 
 @asynccontextmanager
@@ -69,6 +70,17 @@ async def careless() -> str:
     return "careless"
 
 
+async def ticks():
+    while True:
+        yield b"tick\\n"
+        await anyio.sleep(0.05)
+
+
+@get("/feed")
+async def feed() -> Stream:
+    return Stream(ticks())
+
+
 @websocket("/echo")
 async def echo(socket: WebSocket) -> None:
     await socket.accept()
@@ -76,7 +88,7 @@ async def echo(socket: WebSocket) -> None:
     await socket.close()
 
 
-app = Litestar([fast, state, careful, careless, echo], lifespan=[lifespan], logging_config=None)
+app = Litestar([fast, state, careful, careless, feed, echo], lifespan=[lifespan], logging_config=None)
 '''
 
 SYNC = '''
@@ -198,6 +210,23 @@ def test_the_async_client_is_audited(suite: pytest.Pytester) -> None:
 def test_without_the_flag_a_litestar_suite_runs_as_before(suite: pytest.Pytester) -> None:
     suite.makepyfile(test_sync=SYNC)
     suite.runpytest("--disconnect-tolerance=0.1").assert_outcomes(passed=13)
+
+
+def test_a_response_left_open_is_closed_by_the_end_of_the_clients_with(suite: pytest.Pytester) -> None:
+    # Litestar's own responses are whole; an audited one streams, and the test may leave it open.
+    suite.makepyfile(test_open='''
+from litestar.testing import TestClient
+from service import app
+
+def test_left_open():
+    with TestClient(app) as client:
+        response = client.send(client.build_request("GET", "/feed"), stream=True)
+        assert response.status_code == 200
+''')
+    result = suite.runpytest("--disconnect-audit", "--disconnect-tolerance=0.5")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["GET /feed * 1 * 1 * 1 * stopped"])
+    result.stdout.no_fnmatch_line("*never reached a verdict*")
 
 
 def test_the_audit_without_a_moment_lets_every_request_finish(suite: pytest.Pytester) -> None:

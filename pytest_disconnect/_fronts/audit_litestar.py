@@ -15,7 +15,8 @@ Every name read here is public in Litestar 2.x (checked against 2.25): the trans
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import httpx
@@ -47,6 +48,10 @@ def patch_litestar(module: Any) -> list[Any]:
                 or not isinstance(request.stream, httpx.SyncByteStream)):
             return original(self, request)  # type: ignore[no-any-return]
         response: httpx.Response = ours(self, lambda: _transport_for(self)).handle_request(request)
+        stream: Any = response.stream
+        # The end of the client's `with` closes a response still open (the client leaving), while
+        # its loop still runs: its request gets a verdict. (Litestar's own responses are whole.)
+        stream.on_close = _close_with_client(self.client, stream.close)
         # The async client takes only an async stream; the sync one a sync stream: this is both.
         response.stream = _EitherStream(response.stream)
         # What Litestar's transport sets on every response (its template extension, never sent by Litestar).
@@ -68,6 +73,30 @@ def _transport_for(transport: Any) -> DisconnectTransport:
     return for_audit(DisconnectTransport(client.app, transport.raise_server_exceptions, transport.root_path,
                                          CLIENT), portals=client.portal,
                      no_response=TESTCLIENT_NO_RESPONSE)  # Litestar's words are Starlette's
+
+
+# Per Litestar client inside its `with`: its exit stack, and the audited responses still open.
+_OPEN: weakref.WeakKeyDictionary[object, tuple[object, set[Callable[[], None]]]] = weakref.WeakKeyDictionary()
+
+
+def _close_with_client(client: Any, close: Callable[[], None]) -> Callable[[], None]:
+    """Have the end of ``client``'s ``with`` block call ``close`` (first, before Litestar shuts
+    the lifespan and the loop down); return what takes it off that list once the response closed."""
+    stack = getattr(client, "exit_stack", None)
+    if stack is None or not hasattr(client, "blocking_portal"):
+        return lambda: None  # outside `with`: the response has a loop of its own, ended by its close
+    entry = _OPEN.get(client)
+    if entry is None or entry[0] is not stack:  # a new `with` block: one callback for all its responses
+        closers: set[Callable[[], None]] = set()
+
+        def close_open() -> None:
+            for each in list(closers):
+                each()
+
+        stack.callback(close_open)
+        entry = _OPEN[client] = (stack, closers)
+    entry[1].add(close)
+    return lambda: entry[1].discard(close)
 
 
 class _EitherStream(httpx.SyncByteStream, httpx.AsyncByteStream):
