@@ -142,18 +142,19 @@ async def test_a_plain_request_leaves_no_cycle(monkeypatch: pytest.MonkeyPatch) 
         scenarios.clear()
         gc.disable()
         try:
-            for _ in range(3):
+            for _ in range(10):
                 await ours.get("/")
             alive = [ref() for ref in made if ref() is not None]
-            # The last one may wait for a loop turn that has not come yet (its task's done callback,
-            # where the task is not started eagerly), never more.
+            # A scenario may wait for a loop turn that has not come yet: the last one's (its task's
+            # done callback, where the task is not started eagerly) and one the watchdog thread
+            # posted a late heartbeat for. Never one a request, as the piled-up callbacks held.
             scenarios_alive = [ref() for ref in scenarios if ref() is not None]
         finally:
             gc.enable()
     if any(result.blocks for result in transport.results):
         pytest.skip("a busy machine blocked the loop: a scenario with a blocked loop keeps a cycle")
-    assert len(made) == 6 and alive == []
-    assert len(scenarios) == 3 and len(scenarios_alive) <= 1
+    assert len(made) == 20 and alive == []
+    assert len(scenarios) == 10 and len(scenarios_alive) <= 2
 
 
 async def test_ctrl_c_reaches_the_app_in_its_own_task(anyio_backend_name: str) -> None:
