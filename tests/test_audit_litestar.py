@@ -256,3 +256,28 @@ def test_a_warning_on_importing_a_patched_library_does_not_stop_the_run(
         assert audit._imported("warns_on_import", "warns_on_import.client").__name__ == "warns_on_import.client"
         assert audit._imported("warns_on_import", "warns_on_import.broken") is None
         assert audit._imported("not_installed_anywhere", "not_installed_anywhere.client") is None
+
+
+@pytest.mark.parametrize("audit", [(), ("--disconnect-audit",)])
+def test_an_app_without_a_response_answers_as_litestars_client_does(
+        suite: pytest.Pytester, audit: tuple[str, ...]) -> None:
+    # The same outcome with and without the audit: Litestar's words are Starlette's.
+    suite.makepyfile(test_none='''
+import pytest
+from litestar.testing import TestClient
+
+async def silent(scope, receive, send):
+    pass
+
+async def broken(scope, receive, send):
+    raise RuntimeError("broken")
+
+def test_raises():
+    with pytest.raises(AssertionError, match="TestClient did not receive any response"):
+        TestClient(silent).get("/")
+
+def test_broken_is_an_empty_500():
+    response = TestClient(broken, raise_server_exceptions=False).get("/")
+    assert (response.status_code, response.content) == (500, b"")
+''')
+    suite.runpytest(*audit).assert_outcomes(passed=2)
