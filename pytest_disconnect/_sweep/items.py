@@ -121,12 +121,13 @@ def run_endpoint(item: pytest.Item, app: ASGIApp, route: Route, method: str) -> 
     settings = route_settings(context.settings, plan)
     found = sweep_endpoint(app, route, method, plan, settings, lambda result: context.record(result, section=False))
     failure = found.failure
+    lead = f"{found.note}: " if found.note else f"{method} {route.path}: "
     if failure is None:
         item.add_report_section("call", "disconnect", (
-            f"{method} {route.path}: {found.examples} moments tried with {found.request.describe()}, "
+            f"{lead}{found.examples} moments tried with {found.request.describe()}, "
             f"every one stopped in time or finished first"))
         return
-    head = (f"{method} {route.path}: the simplest failing moment in {found.examples} tried is "
+    head = (f"{lead}the simplest failing moment in {found.examples} tried is "
             f"after={failure.settings.show('after')}; request: {found.request.describe()}")
     if where is not None:
         head += f"\n  handler: {where}"
