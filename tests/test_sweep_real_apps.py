@@ -92,3 +92,40 @@ def test_the_virtual_clock_waits_for_a_pooled_worker_thread(pytester: pytest.Pyt
 
     assert result.passed, result.verdict
 
+
+# starlette-admin's quickstart seeds its database in the lifespan; run from the wrong folder,
+# the seed's import failed and every route was skipped as 'raised LifespanError', no reason given.
+BROKEN_LIFESPAN = '''
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+
+@asynccontextmanager
+async def lifespan(app):
+    raise RuntimeError("the seed data is missing")
+    yield
+
+
+async def home(request):
+    return PlainTextResponse("home")
+
+
+app = Starlette(routes=[Route("/", home), Route("/about", home)], lifespan=lifespan)
+'''
+
+
+def test_a_lifespan_that_fails_fails_each_route_with_its_reason(pytester: pytest.Pytester,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio -p no:randomly")
+    pytester.makepyfile(broken=BROKEN_LIFESPAN)
+
+    result = pytester.runpytest("--disconnect-sweep=broken:app")
+
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines([
+        "GET /: the app's lifespan failed, so the route was not swept: the Starlette app: lifespan startup failed*",
+        "*RuntimeError: the seed data is missing",
+    ])

@@ -26,7 +26,7 @@ from hypothesis.errors import NoSuchExample, Unsatisfiable
 
 from .._asgi.routes import Route
 from .._asgi.trigger import Trigger
-from .._errors import HandlerKeptRunning
+from .._errors import HandlerKeptRunning, LifespanError
 from .._fronts.fixture import Disconnect
 from .._report.text import failure_message, headline
 from .._result import DisconnectResult
@@ -196,11 +196,16 @@ def _valid_request(app: ASGIApp, settings: Settings, requests: st.SearchStrategy
 
     def sent_and_answered(request: SweepRequest) -> bool:
         began = time.monotonic()
+        failed: LifespanError | None = None
         try:
             result = _send(settings, app, request, plan, Trigger.never())
+        except LifespanError as exc:  # no request was sent: nothing of the route was tested
+            failed = exc
         except Exception as exc:  # the app raised: not a request it accepts
             _note(seen, f"{request.describe()} -> raised {type(exc).__name__}")
             return False
+        if failed is not None:  # outside the except: its message already holds the cause
+            pytest.fail(f"{endpoint}: the app's lifespan failed, so the route was not swept: {failed}", pytrace=False)
         status = result.status
         if result.app_error is not None and status is None:
             _note(seen, f"{request.describe()} -> raised {type(result.app_error).__name__}")
