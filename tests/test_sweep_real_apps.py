@@ -12,6 +12,7 @@ import pytest
 import pytest_disconnect._sweep.items
 import pytest_disconnect._sweep.run  # noqa: F401
 from pytest_disconnect import Disconnect
+from pytest_disconnect._sweep.config import parse
 
 # A database driver's worker thread, as aiosqlite keeps one per pooled connection: started
 # before the request (at import here, by an earlier request in a real app) and fed through a
@@ -129,3 +130,11 @@ def test_a_lifespan_that_fails_fails_each_route_with_its_reason(pytester: pytest
         "GET /: the app's lifespan failed, so the route was not swept: the Starlette app: lifespan startup failed*",
         "*RuntimeError: the seed data is missing",
     ])
+
+
+def test_a_rule_written_with_a_convertor_matches_its_route() -> None:
+    # The summary names sqladmin's detail route as the app wrote it, '/admin/{identity}/details/{pk:path}';
+    # a rule copied from there matched nothing, as the sweep matches the template without convertors.
+    config = parse(["GET /admin/{identity}/details/{pk:path}: path=/admin/user/details/1"], "in pytest.ini")
+
+    assert config.plan("GET", "/admin/{identity}/details/{pk}").path == "/admin/user/details/1"

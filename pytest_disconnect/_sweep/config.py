@@ -30,6 +30,7 @@ from typing import final
 
 from pytest import UsageError
 
+from .._asgi.routes import template
 from .._errors import SettingError
 from .._settings import OPTIONS
 
@@ -131,13 +132,14 @@ def parse(lines: Sequence[str], where: str, *, examples: str = "", seconds: str 
 def _rule(line: str, where: str) -> Rule:
     text = line.strip()
     error = f"invalid {ROUTES_INI} line {text!r} {where}"
-    head, colon, tail = text.partition(":")
+    head, colon, tail = _split_rule(text)
     if not colon:
         raise SettingError(f"{error}: expected 'METHOD PATH: key=value, ...', e.g. 'GET /health: skip'")
     parts = head.split()
     if len(parts) != 2 or not parts[1].startswith(("/", "*")):
         raise SettingError(f"{error}: expected a method (or *) and a path before the colon, e.g. 'GET /health'")
-    method, pattern = parts[0].upper(), parts[1]
+    # '{pk:path}' as the app and the summary write it matches the route '{pk}' the sweep names
+    method, pattern = parts[0].upper(), template(parts[1])
     if method != "*" and not method.isalpha():
         raise SettingError(f"{error}: {parts[0]!r} is not an HTTP method or *")
     values: list[tuple[str, object]] = []
@@ -158,6 +160,16 @@ def _rule(line: str, where: str) -> Rule:
     if not values:
         raise SettingError(f"{error}: nothing after the colon: expected key=value, e.g. 'skip' or 'tolerance=3'")
     return Rule(method, pattern, tuple(values), text)
+
+
+def _split_rule(text: str) -> tuple[str, str, str]:
+    """At the first colon outside braces: '{pk:path}' is part of the path."""
+    depth = 0
+    for index, char in enumerate(text):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if char == ":" and depth <= 0:
+            return text[:index], ":", text[index + 1:]
+    return text, "", ""
 
 
 def _value(key: str, raw: str, error: str) -> object:
