@@ -12,6 +12,7 @@ import pytest
 import pytest_disconnect._sweep.items
 import pytest_disconnect._sweep.run  # noqa: F401
 from pytest_disconnect import Disconnect
+from pytest_disconnect._errors import SettingError
 from pytest_disconnect._sweep.config import parse
 
 # A database driver's worker thread, as aiosqlite keeps one per pooled connection: started
@@ -138,3 +139,81 @@ def test_a_rule_written_with_a_convertor_matches_its_route() -> None:
     config = parse(["GET /admin/{identity}/details/{pk:path}: path=/admin/user/details/1"], "in pytest.ini")
 
     assert config.plan("GET", "/admin/{identity}/details/{pk}").path == "/admin/user/details/1"
+
+
+# An admin's routes all take the model's name ({identity} in sqladmin, {key} in starlette-admin):
+# any other word is a 404, so every route was skipped until given a path= line of its own.
+ADMIN = '''
+import anyio
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+MODELS = {"user": {1: "ada"}}
+
+
+async def listing(request):
+    if request.path_params["identity"] not in MODELS:
+        return PlainTextResponse("no such model", status_code=404)
+    await anyio.sleep(2)  # an export that ignores the client leaving
+    return PlainTextResponse("rows")
+
+
+async def detail(request):
+    rows = MODELS.get(request.path_params["identity"], {})
+    if request.path_params["pk"] not in rows:
+        return PlainTextResponse("no such row", status_code=404)
+    return PlainTextResponse(rows[request.path_params["pk"]])
+
+
+async def delete(request):
+    if request.query_params.get("pks") != "1":
+        return PlainTextResponse("which rows?", status_code=400)
+    return PlainTextResponse("deleted")
+
+
+app = Starlette(routes=[
+    Route("/admin/{identity}/list", listing),
+    Route("/admin/{identity}/details/{pk:int}", detail),
+    Route("/admin/{identity}/delete", delete, methods=["DELETE"]),
+])
+'''
+
+
+def test_param_and_query_rules_fill_a_route_s_parameters(pytester: pytest.Pytester,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio -p no:randomly")
+    pytester.makepyfile(admin=ADMIN)
+    pytester.makeini("""
+        [pytest]
+        disconnect_sweep_routes =
+            * /admin/*: param=identity=user, param=pk=1
+            DELETE /admin/*: query=pks=1
+    """)
+
+    result = pytester.runpytest("--disconnect-sweep=admin:app", "-rA")
+
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines([
+        "GET /admin/{identity}/list: the simplest failing moment in * tried is *; request: GET /admin/user/list"])
+    result.stdout.fnmatch_lines([
+        "GET /admin/{identity}/details/{pk}: * moments tried with GET /admin/user/details/1, *",
+        "*",
+        "*",
+        "DELETE /admin/{identity}/delete: * moments tried with DELETE /admin/user/delete?pks=1, *",
+    ])
+
+
+def test_a_param_rule_names_its_parameter() -> None:
+    with pytest.raises(SettingError) as caught:
+        parse(["* /admin/*: param=user"], "in pytest.ini")
+
+    assert str(caught.value).endswith("param expected NAME=VALUE, e.g. param=item_id=1, not 'user'")
+
+
+def test_rules_gather_params_and_query_by_name_later_lines_win() -> None:
+    config = parse(["* /admin/*: param=identity=user, param=pk=1, query=pks=1",
+                    "DELETE /admin/*: param=identity=address, query=pks=2"], "in pytest.ini")
+
+    plan = config.plan("DELETE", "/admin/{identity}/delete")
+    assert (plan.params, plan.query) == ({"identity": "address", "pk": "1"}, {"pks": "2"})

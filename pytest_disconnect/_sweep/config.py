@@ -14,7 +14,10 @@ is matched against the route's template with shell wildcards::
 
 Later lines win for the same key. Keys: ``skip`` (optionally ``skip=reason``),
 ``allow`` (a name of work that may outlive the request; repeat it for more),
-``path`` (the request path to send instead of a generated one), ``examples`` and
+``path`` (the request path to send instead of a generated one), ``param``
+(``param=NAME=VALUE``: the value of the route's parameter NAME, a path parameter or
+one its OpenAPI operation declares; a route without it ignores it), ``query``
+(``query=NAME=VALUE``, added to the query string), ``examples`` and
 ``seconds`` (this route's search budget), and the disconnect settings
 ``tolerance``, ``patience``, ``clock`` and ``server``, parsed by the same
 validators as everywhere else.
@@ -42,7 +45,7 @@ DEFAULT_SECONDS = 3.0
 
 #: Disconnect settings a route line may set (``after`` is what the sweep searches, ``live`` is per run).
 ROUTE_SETTINGS = ("tolerance", "patience", "clock", "server")
-_KEYS = ("skip", "allow", "path", "examples", "seconds", *ROUTE_SETTINGS)
+_KEYS = ("skip", "allow", "path", "param", "query", "examples", "seconds", *ROUTE_SETTINGS)
 _SPECS = {spec.name: spec for spec in OPTIONS}
 
 ROUTES_HELP = ("per-route sweep rules, one per line: 'METHOD PATH: key=value, ...' (METHOD may be *, PATH takes "
@@ -69,6 +72,10 @@ class RoutePlan:
     settings: Mapping[str, object] = field(default_factory=dict)
     allow: tuple[str, ...] = ()
     path: str | None = None
+    #: The route's parameters by name, from param=NAME=VALUE.
+    params: Mapping[str, str] = field(default_factory=dict)
+    #: Added to the query string, from query=NAME=VALUE.
+    query: Mapping[str, str] = field(default_factory=dict)
     budget: Budget = Budget()
     #: The rule lines that applied, for the report.
     rules: tuple[str, ...] = ()
@@ -97,6 +104,8 @@ class SweepConfig:
         settings: dict[str, object] = {}
         allow: list[str] = []
         fixed_path: str | None = None
+        params: dict[str, str] = {}
+        query: dict[str, str] = {}
         examples, seconds = self.budget.examples, self.budget.seconds
         used: list[str] = []
         for rule in self.rules:
@@ -110,13 +119,17 @@ class SweepConfig:
                     allow.append(str(value))
                 elif key == "path":
                     fixed_path = str(value)
+                elif key in ("param", "query"):
+                    name, _, given = str(value).partition("=")
+                    (params if key == "param" else query)[name] = given
                 elif key == "examples":
                     examples = int(value)  # type: ignore[call-overload]
                 elif key == "seconds":
                     seconds = float(value)  # type: ignore[arg-type]
                 else:
                     settings[key] = value
-        return RoutePlan(skip, settings, tuple(allow), fixed_path, Budget(examples, seconds), tuple(used))
+        return RoutePlan(skip, settings, tuple(allow), fixed_path, params, query, Budget(examples, seconds),
+                         tuple(used))
 
 
 def parse(lines: Sequence[str], where: str, *, examples: str = "", seconds: str = "") -> SweepConfig:
@@ -183,6 +196,11 @@ def _value(key: str, raw: str, error: str) -> object:
         return raw
     if key == "allow":
         return raw
+    if key in ("param", "query"):
+        name, equals, _ = raw.partition("=")
+        if not equals or not name.strip():
+            raise SettingError(f"{error}: {key} expected NAME=VALUE, e.g. {key}=item_id=1, not {raw!r}")
+        return f"{name.strip()}={raw.partition('=')[2].strip()}"
     try:  # the same validators as the CLI, the ini file and the marker
         return _SPECS[key].parse(raw)
     except ValueError as exc:

@@ -55,25 +55,39 @@ class NotGenerated(Exception):
     """No request can be generated for this route; the message says why."""
 
 
-def requests_for(route: Route, method: str, *, path: str | None = None) -> st.SearchStrategy[SweepRequest]:
-    """Requests for ``method`` on ``route``, simplest first. ``path`` fixes the path (an ini override).
+def requests_for(route: Route, method: str, *, path: str | None = None, params: Mapping[str, str] | None = None,
+                 query: Mapping[str, str] | None = None) -> st.SearchStrategy[SweepRequest]:
+    """Requests for ``method`` on ``route``, simplest first. ``path`` fixes the path (an ini override);
+    ``params`` fixes the route's parameters by name; ``query`` is added to the query string.
 
     Raises NotGenerated with the reason when the route needs what cannot be generated.
     """
+    given = dict(params or {})
     operation = route.operation(method)
     if operation is not None and route.schema is not None:
-        return _from_openapi(route, method, fixed_path=path)
-    return _from_convertors(route, method, fixed_path=path)
+        strategy = _from_openapi(route, method, fixed_path=path, given=given)
+    else:
+        strategy = _from_convertors(route, method, fixed_path=path, given=given)
+    extra = dict(query or {})
+    return strategy.map(lambda request: _with_query(request, extra)) if extra else strategy
 
 
-def _from_convertors(route: Route, method: str, *, fixed_path: str | None) -> st.SearchStrategy[SweepRequest]:
+def _from_convertors(route: Route, method: str, *, fixed_path: str | None,
+                     given: Mapping[str, str]) -> st.SearchStrategy[SweepRequest]:
     if fixed_path is not None:
         return st.just(SweepRequest(method, fixed_path))
     params = route.path_params()
     if not params:
         return st.just(SweepRequest(method, route.path))
-    values = st.fixed_dictionaries({param.name: _segment(param) for param in params})
+    values = st.fixed_dictionaries({param.name: st.just(given[param.name]) if param.name in given
+                                    else _segment(param) for param in params})
     return values.map(lambda filled: SweepRequest(method, _fill(route.path, filled)))
+
+
+def _with_query(request: SweepRequest, extra: Mapping[str, str]) -> SweepRequest:
+    """The rule's query parameters, after the generated ones."""
+    joiner = "&" if "?" in request.path else "?"
+    return replace(request, path=request.path + joiner + urlencode(extra))
 
 
 def _segment(param: Param) -> st.SearchStrategy[str]:
@@ -101,7 +115,8 @@ def _fill(template: str, values: Mapping[str, str]) -> str:
 
 # --- OpenAPI ---------------------------------------------------------------------------------------------
 
-def _from_openapi(route: Route, method: str, *, fixed_path: str | None) -> st.SearchStrategy[SweepRequest]:
+def _from_openapi(route: Route, method: str, *, fixed_path: str | None,
+                  given: Mapping[str, str]) -> st.SearchStrategy[SweepRequest]:
     from .jsonschema import Unsupported, from_schema
 
     operation = route.operation(method)
@@ -119,6 +134,10 @@ def _from_openapi(route: Route, method: str, *, fixed_path: str | None) -> st.Se
         for param in params.values():
             if param.location == "path" and fixed_path is not None:
                 continue
+            key = f"{param.location}:{param.name}"
+            if param.name in given:  # a rule's value, sent as it is
+                values[key] = st.just(given[param.name])
+                continue
             schema = param.schema if param.schema is not None else {}
             if param.location == "path" and _plain(schema):
                 strategy = _segment(param)  # a readable word, or what the convertor takes
@@ -126,7 +145,6 @@ def _from_openapi(route: Route, method: str, *, fixed_path: str | None) -> st.Se
                 strategy = from_schema(schema, root=document)
                 if param.location == "path":
                     strategy = strategy.map(_scalar).filter(bool)  # an empty segment routes elsewhere
-            key = f"{param.location}:{param.name}"
             (values if param.required else optional)[key] = strategy
         body = _json_body(operation, document)
     except Unsupported as exc:

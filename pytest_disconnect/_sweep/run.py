@@ -77,7 +77,8 @@ def sweep_endpoint(app: ASGIApp, route: Route, method: str, plan: RoutePlan, set
     if plan.skip is not None:
         _skip(plan.skip)
     try:
-        requests = requests_for(route, method, path=plan.path)
+        requests = requests_for(route, method, path=plan.path, params=plan.params,
+                                query=plan.query)
     except NotGenerated as exc:
         _skip(f"{method} {route.path}: {exc}")
     endpoint = f"{method} {route.path}"
