@@ -217,3 +217,29 @@ def test_rules_gather_params_and_query_by_name_later_lines_win() -> None:
 
     plan = config.plan("DELETE", "/admin/{identity}/delete")
     assert (plan.params, plan.query) == ({"identity": "address", "pk": "1"}, {"pks": "2"})
+
+
+def test_each_method_of_a_litestar_path_is_reported_at_its_own_handler() -> None:
+    # advanced-alchemy's service example has get, patch and delete on '/authors/{author_id:uuid}':
+    # all three were reported at the delete handler's line.
+    from typing import Annotated
+
+    from litestar import Controller, Litestar, delete, get
+    from litestar.params import PathParameter
+
+    from pytest_disconnect._asgi.routes import list_routes
+
+    class Authors(Controller):
+        @get("/authors/{author_id:int}")
+        async def get_author(self, author_id: Annotated[int, PathParameter()]) -> str:
+            return "ada"
+
+        @delete("/authors/{author_id:int}")
+        async def delete_author(self, author_id: Annotated[int, PathParameter()]) -> None:
+            return None
+
+    routes = list_routes(Litestar([Authors]), schema=False)
+
+    assert {route.methods: getattr(route.handler, "__name__", None) for route in routes} == {
+        ("GET",): "get_author", ("DELETE",): "delete_author"}
+    assert len({route.line for route in routes}) == 2

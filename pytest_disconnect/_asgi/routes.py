@@ -245,18 +245,19 @@ def _litestar_routes(app: Any) -> list[Route]:
                 continue  # Litestar's own OPTIONS handlers
             for method in handler.http_methods:
                 by_method.setdefault(method.upper(), handler)
-        methods = _explicit(by_method)
-        if not methods:
-            continue
         params = tuple(
             Param(name, "path", convertor=getattr(definition.type, "__name__", str(definition.type)))
             for name, definition in dict(entry.path_parameters).items()
         )
-        fn = by_method[methods[0]].fn
-        fn = getattr(fn, "value", fn)  # older Litestar wraps it
-        file, line = _source(fn, methods)
-        found.append(Route(template(entry.path), methods, params, fn, file, line, source="litestar",
-                           name=getattr(by_method[methods[0]], "name", None), hidden=_framework_own(fn)))
+        # One route per handler: a path's get and delete are two functions, each reported at its own line.
+        by_handler: dict[int, tuple[Any, list[str]]] = {}
+        for method in _explicit(by_method):
+            by_handler.setdefault(id(by_method[method]), (by_method[method], []))[1].append(method)
+        for handler, methods in by_handler.values():
+            fn = getattr(handler.fn, "value", handler.fn)  # older Litestar wraps it
+            file, line = _source(fn, methods)
+            found.append(Route(template(entry.path), tuple(methods), params, fn, file, line, source="litestar",
+                               name=getattr(handler, "name", None), hidden=_framework_own(fn)))
     return found
 
 
