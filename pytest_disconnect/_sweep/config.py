@@ -17,7 +17,8 @@ Later lines win for the same key. Keys: ``skip`` (optionally ``skip=reason``),
 ``path`` (the request path to send instead of a generated one), ``param``
 (``param=NAME=VALUE``: the value of the route's parameter NAME, a path parameter or
 one its OpenAPI operation declares; a route without it ignores it), ``query``
-(``query=NAME=VALUE``, added to the query string), ``examples`` and
+(``query=NAME=VALUE``, added to the query string), ``header`` (``header=NAME: VALUE``,
+sent with every request: a login's token or cookie), ``examples`` and
 ``seconds`` (this route's search budget), and the disconnect settings
 ``tolerance``, ``patience``, ``clock`` and ``server``, parsed by the same
 validators as everywhere else.
@@ -45,7 +46,7 @@ DEFAULT_SECONDS = 3.0
 
 #: Disconnect settings a route line may set (``after`` is what the sweep searches, ``live`` is per run).
 ROUTE_SETTINGS = ("tolerance", "patience", "clock", "server")
-_KEYS = ("skip", "allow", "path", "param", "query", "examples", "seconds", *ROUTE_SETTINGS)
+_KEYS = ("skip", "allow", "path", "param", "query", "header", "examples", "seconds", *ROUTE_SETTINGS)
 _SPECS = {spec.name: spec for spec in OPTIONS}
 
 ROUTES_HELP = ("per-route sweep rules, one per line: 'METHOD PATH: key=value, ...' (METHOD may be *, PATH takes "
@@ -76,6 +77,8 @@ class RoutePlan:
     params: Mapping[str, str] = field(default_factory=dict)
     #: Added to the query string, from query=NAME=VALUE.
     query: Mapping[str, str] = field(default_factory=dict)
+    #: Sent with every request, from header=NAME: VALUE (names in lower case).
+    headers: Mapping[str, str] = field(default_factory=dict)
     budget: Budget = Budget()
     #: The rule lines that applied, for the report.
     rules: tuple[str, ...] = ()
@@ -106,6 +109,7 @@ class SweepConfig:
         fixed_path: str | None = None
         params: dict[str, str] = {}
         query: dict[str, str] = {}
+        headers: dict[str, str] = {}
         examples, seconds = self.budget.examples, self.budget.seconds
         used: list[str] = []
         for rule in self.rules:
@@ -119,6 +123,9 @@ class SweepConfig:
                     allow.append(str(value))
                 elif key == "path":
                     fixed_path = str(value)
+                elif key == "header":
+                    name, _, given = str(value).partition(":")
+                    headers[name.lower()] = given.strip()
                 elif key in ("param", "query"):
                     name, _, given = str(value).partition("=")
                     (params if key == "param" else query)[name] = given
@@ -128,8 +135,8 @@ class SweepConfig:
                     seconds = float(value)  # type: ignore[arg-type]
                 else:
                     settings[key] = value
-        return RoutePlan(skip, settings, tuple(allow), fixed_path, params, query, Budget(examples, seconds),
-                         tuple(used))
+        return RoutePlan(skip, settings, tuple(allow), fixed_path, params, query, headers,
+                         Budget(examples, seconds), tuple(used))
 
 
 def parse(lines: Sequence[str], where: str, *, examples: str = "", seconds: str = "") -> SweepConfig:
@@ -196,6 +203,12 @@ def _value(key: str, raw: str, error: str) -> object:
         return raw
     if key == "allow":
         return raw
+    if key == "header":
+        name, colon, value = raw.partition(":")
+        if not colon or not name.strip() or not value.strip():
+            raise SettingError(f"{error}: header expected 'NAME: VALUE', e.g. header=Authorization: Bearer t0ken, "
+                               f"not {raw!r}")
+        return f"{name.strip()}: {value.strip()}"
     if key in ("param", "query"):
         name, equals, _ = raw.partition("=")
         if not equals or not name.strip():

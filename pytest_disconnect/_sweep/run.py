@@ -165,7 +165,9 @@ def _search(app: ASGIApp, settings: Settings, requests: st.SearchStrategy[SweepR
 def _send(settings: Settings, app: ASGIApp, request: SweepRequest, plan: RoutePlan,
           moment: Trigger) -> DisconnectResult:
     body = b"null" if request.has_json and request.json is None else b""
-    headers = list(request.headers)
+    ruled = {name.lower() for name in plan.headers}
+    headers = [(name, value) for name, value in request.headers if name.lower() not in ruled]
+    headers += list(plan.headers.items())
     if body:
         headers.append(("content-type", "application/json"))
     # A fresh Disconnect, and so a fresh lifespan, per scenario: what one example left in the
