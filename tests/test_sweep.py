@@ -205,8 +205,8 @@ def test_a_bad_rule_names_its_line(service: pytest.Pytester) -> None:
 @pytest.mark.parametrize(("line", "error"), [
     ("/health: skip", "expected a method (or *) and a path before the colon, e.g. 'GET /health'"),
     ("GET /health", "expected 'METHOD PATH: key=value, ...', e.g. 'GET /health: skip'"),
-    ("GET /health: often=2", "unknown key 'often': expected one of skip, allow, path, param, query, header, examples, seconds, "
-     "tolerance, patience, clock, server"),
+    ("GET /health: often=2", "unknown key 'often': expected one of skip, allow, path, param, query, header, "
+     "examples, seconds, tolerance, patience, clock, server"),
     ("GET /health: examples=0", "expected a whole number >= 1"),
     ("GET /health: path=health", "path expected a request path starting with '/', not 'health'"),
     ("GET /health: clock=fast", "clock expected one of real, virtual"),
