@@ -101,7 +101,9 @@ def test_fastapi_routes_carry_their_openapi_operation() -> None:
     body = create_route.operation("POST")
     assert body is not None and "requestBody" in body
     assert create_route.schema is not None and "Item" in create_route.schema["components"]["schemas"]
-    assert inner_route.params == (Param("slug", "path", convertor="str"),)  # the mount has its own schema
+    # the mount's own schema, read at /mounted/openapi.json
+    assert inner_route.params == (Param("slug", "path", convertor="str", schema={"type": "string", "title": "Slug"}),)
+    assert inner_route.operation("GET") is not None
     assert [route.path for route in list_routes(app, include_hidden=True)][:4] == [
         "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"]
     assert list_routes(app, schema=False)[0].operations == {}

@@ -7,6 +7,7 @@ advanced-alchemy Litestar service on aiosqlite; docs/sweep.md says what they fou
 from __future__ import annotations
 
 import pytest
+from pydantic import BaseModel
 
 # Imported out here: pytester's in-process runs drop modules first imported inside a run.
 import pytest_disconnect._sweep.items
@@ -291,3 +292,32 @@ def test_a_header_rule_needs_a_name_and_a_value(line: str, error: str) -> None:
         parse([line], "in pytest.ini")
 
     assert str(caught.value).endswith(error)
+
+
+class Movie(BaseModel):
+    """A body model at module level, where FastAPI resolves this file's string annotations."""
+
+    name: str
+
+
+def test_a_mounted_fastapi_app_s_schema_gives_its_routes_bodies() -> None:
+    # Piccolo's admin mounts its FastAPI API at /api, behind middleware: only the outer app's
+    # schema was read, so 39 POST, PUT and PATCH routes were sent no body and skipped with 422.
+    from fastapi import FastAPI
+    from starlette.applications import Starlette
+    from starlette.middleware.gzip import GZipMiddleware
+    from starlette.routing import Mount
+
+    from pytest_disconnect._asgi.routes import list_routes
+
+    api = FastAPI()
+
+    @api.post("/tables/movie/")
+    async def create(movie: Movie) -> str:
+        return movie.name
+
+    app = Starlette(routes=[Mount("/api", app=GZipMiddleware(api))])
+
+    (route,) = [route for route in list_routes(app) if route.path == "/api/tables/movie/"]
+    operation = route.operation("POST")
+    assert operation is not None and "requestBody" in operation

@@ -118,7 +118,7 @@ def _all_routes(app: object, schema: bool) -> list[Route]:
         return _openapi_routes(document)
     if document is not None:
         table = _attach_operations(table, document)
-    return table
+    return _attach_mounted(app, table) if schema else table
 
 
 def _name(app: object) -> str:
@@ -312,17 +312,40 @@ def _schema_paths(app: object, table: list[Route] | None) -> list[str]:
 
 def _fetch_schema(app: object, table: list[Route] | None) -> dict[str, Any] | None:
     for path in _schema_paths(app, table):
-        status, body = asgi_get(app, path)  # type: ignore[arg-type]
-        if status != 200:
-            continue
-        try:
-            document = json.loads(body)
-        except ValueError:
-            continue
-        if isinstance(document, dict) and isinstance(document.get("paths"), dict) and (
-                "openapi" in document or "swagger" in document):
+        document = _schema_at(app, path)
+        if document is not None:
             return document
     return None
+
+
+def _schema_at(app: object, path: str) -> dict[str, Any] | None:
+    status, body = asgi_get(app, path)  # type: ignore[arg-type]
+    if status != 200:
+        return None
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(document, dict) and isinstance(document.get("paths"), dict) and (
+            "openapi" in document or "swagger" in document):
+        return document
+    return None
+
+
+def _attach_mounted(app: object, table: list[Route]) -> list[Route]:
+    """Operations for the routes of a mounted app that serves its own schema (a FastAPI app under
+    '/api', whose '/api/openapi.json' lists '/tables/' for the route '/api/tables/')."""
+    for route in [route for route in table if route.path.endswith("/openapi.json") and "GET" in route.methods]:
+        prefix = route.path.removesuffix("/openapi.json")
+        under = [index for index, entry in enumerate(table)
+                 if entry.path.startswith(prefix + "/") and not entry.operations]
+        document = _schema_at(app, route.path) if prefix and under else None
+        if document is None:
+            continue
+        attached = _attach_operations([table[index] for index in under], document, prefix)
+        for index, entry in zip(under, attached, strict=True):
+            table[index] = entry
+    return table
 
 
 def _openapi_routes(document: Mapping[str, Any]) -> list[Route]:
@@ -353,8 +376,9 @@ def operation_params(item: Mapping[str, Any], operation: Mapping[str, Any]) -> t
     )
 
 
-def _attach_operations(table: list[Route], document: Mapping[str, Any]) -> list[Route]:
-    by_path = {template(path): item for path, item in document["paths"].items() if isinstance(item, dict)}
+def _attach_operations(table: list[Route], document: Mapping[str, Any], prefix: str = "") -> list[Route]:
+    """The document's operations on the table's routes; ``prefix`` is where the document's app is mounted."""
+    by_path = {template(prefix + path): item for path, item in document["paths"].items() if isinstance(item, dict)}
     attached: list[Route] = []
     for route in table:
         item = by_path.get(route.path)
