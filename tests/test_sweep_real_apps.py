@@ -239,7 +239,7 @@ def test_each_method_of_a_litestar_path_is_reported_at_its_own_handler() -> None
         async def delete_author(self, author_id: Annotated[int, PathParameter()]) -> None:
             return None
 
-    routes = list_routes(Litestar([Authors]), schema=False)
+    routes = list_routes(Litestar([Authors], logging_config=None), schema=False)
 
     assert {route.methods: getattr(route.handler, "__name__", None) for route in routes} == {
         ("GET",): "get_author", ("DELETE",): "delete_author"}
