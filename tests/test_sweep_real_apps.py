@@ -321,3 +321,55 @@ def test_a_mounted_fastapi_app_s_schema_gives_its_routes_bodies() -> None:
     (route,) = [route for route in list_routes(app) if route.path == "/api/tables/movie/"]
     operation = route.operation("POST")
     assert operation is not None and "requestBody" in operation
+
+
+# Piccolo's admin serves its API's schema behind the same login as the API.
+LOGGED_IN_API = '''
+from fastapi import FastAPI
+from pydantic import BaseModel
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount
+
+
+class Movie(BaseModel):
+    name: str
+
+
+api = FastAPI()
+
+
+@api.post("/tables/movie/")
+async def create(movie: Movie) -> str:
+    return movie.name
+
+
+class LoginRequired:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        headers = dict(scope["headers"])
+        if scope["type"] == "http" and headers.get(b"authorization") != b"Bearer sesame":
+            return await PlainTextResponse("who are you?", status_code=401)(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+app = Starlette(routes=[Mount("/api", app=LoginRequired(api))])
+'''
+
+
+def test_the_schema_behind_a_login_is_read_with_the_header_rules(pytester: pytest.Pytester,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio -p no:randomly")
+    pytester.makepyfile(logged_in=LOGGED_IN_API)
+    pytester.makeini("""
+        [pytest]
+        disconnect_sweep_routes = * /api/*: header=Authorization: Bearer sesame
+    """)
+
+    result = pytester.runpytest("--disconnect-sweep=logged_in:app", "-rA")
+
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(['POST /api/tables/movie/: * moments tried with POST /api/tables/movie/ with JSON '
+                                 '{"name": ""}, *'])

@@ -95,20 +95,30 @@ class Route:
         return tuple(param for param in self.params if param.location == "path")
 
 
-def list_routes(app: object, *, schema: bool = True, include_hidden: bool = False) -> list[Route]:
+#: The headers to send with a request for the schema at a path (a login the schema is behind).
+SchemaHeaders = Callable[[str], Sequence[tuple[str, str]]]
+
+
+def list_routes(app: object, *, schema: bool = True, include_hidden: bool = False,
+                headers: SchemaHeaders | None = None) -> list[Route]:
     """Every HTTP route of ``app``, in the order its router tries them.
 
     ``schema=False`` skips fetching the OpenAPI document (no request reaches the
     app). Hidden routes (the framework's own docs pages, routes left out of the
     schema) only with ``include_hidden=True``. Raises TypeError for an object none
-    of the sources can read.
+    of the sources can read. ``headers`` gives what to send with each schema request.
     """
-    return [route for route in _all_routes(app, schema) if include_hidden or not route.hidden]
+    return [route for route in _all_routes(app, schema, headers or _no_headers)
+            if include_hidden or not route.hidden]
 
 
-def _all_routes(app: object, schema: bool) -> list[Route]:
+def _no_headers(path: str) -> Sequence[tuple[str, str]]:
+    return ()
+
+
+def _all_routes(app: object, schema: bool, headers: SchemaHeaders) -> list[Route]:
     table = _routing_table(app)
-    document = _fetch_schema(app, table) if schema else None
+    document = _fetch_schema(app, table, headers) if schema else None
     if table is None:
         if document is None:
             raise TypeError(
@@ -118,7 +128,7 @@ def _all_routes(app: object, schema: bool) -> list[Route]:
         return _openapi_routes(document)
     if document is not None:
         table = _attach_operations(table, document)
-    return _attach_mounted(app, table) if schema else table
+    return _attach_mounted(app, table, headers) if schema else table
 
 
 def _name(app: object) -> str:
@@ -310,16 +320,16 @@ def _schema_paths(app: object, table: list[Route] | None) -> list[str]:
     return [path for path in SCHEMA_PATHS if path in routed]
 
 
-def _fetch_schema(app: object, table: list[Route] | None) -> dict[str, Any] | None:
+def _fetch_schema(app: object, table: list[Route] | None, headers: SchemaHeaders) -> dict[str, Any] | None:
     for path in _schema_paths(app, table):
-        document = _schema_at(app, path)
+        document = _schema_at(app, path, headers)
         if document is not None:
             return document
     return None
 
 
-def _schema_at(app: object, path: str) -> dict[str, Any] | None:
-    status, body = asgi_get(app, path)  # type: ignore[arg-type]
+def _schema_at(app: object, path: str, headers: SchemaHeaders) -> dict[str, Any] | None:
+    status, body = asgi_get(app, path, headers=headers(path))  # type: ignore[arg-type]
     if status != 200:
         return None
     try:
@@ -332,14 +342,14 @@ def _schema_at(app: object, path: str) -> dict[str, Any] | None:
     return None
 
 
-def _attach_mounted(app: object, table: list[Route]) -> list[Route]:
+def _attach_mounted(app: object, table: list[Route], headers: SchemaHeaders) -> list[Route]:
     """Operations for the routes of a mounted app that serves its own schema (a FastAPI app under
     '/api', whose '/api/openapi.json' lists '/tables/' for the route '/api/tables/')."""
     for route in [route for route in table if route.path.endswith("/openapi.json") and "GET" in route.methods]:
         prefix = route.path.removesuffix("/openapi.json")
         under = [index for index, entry in enumerate(table)
                  if entry.path.startswith(prefix + "/") and not entry.operations]
-        document = _schema_at(app, route.path) if prefix and under else None
+        document = _schema_at(app, route.path, headers) if prefix and under else None
         if document is None:
             continue
         attached = _attach_operations([table[index] for index in under], document, prefix)
@@ -401,7 +411,8 @@ def _attach_operations(table: list[Route], document: Mapping[str, Any], prefix: 
 
 # --- a request in-process, without the driver -----------------------------------------------------------
 
-def asgi_get(app: ASGIApp, path: str, *, timeout: float = 10.0) -> tuple[int | None, bytes]:
+def asgi_get(app: ASGIApp, path: str, *, timeout: float = 10.0,
+             headers: Sequence[tuple[str, str]] = ()) -> tuple[int | None, bytes]:
     """GET ``path`` from ``app`` in-process on a fresh event loop in its own thread.
 
     A thread, so that it works from sync code and from inside a running loop
@@ -440,7 +451,9 @@ def asgi_get(app: ASGIApp, path: str, *, timeout: float = 10.0) -> tuple[int | N
             scope: Scope = {
                 "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
                 "method": "GET", "scheme": "http", "path": raw_path, "raw_path": raw_path.encode(),
-                "root_path": "", "query_string": query.encode(), "headers": [(b"host", b"testserver")],
+                "root_path": "", "query_string": query.encode(),
+                "headers": [(b"host", b"testserver"),
+                            *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers)],
                 "client": ("127.0.0.1", 123), "server": ("testserver", 80), "state": {},
             }
             with anyio.move_on_after(timeout):

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import final
 
@@ -137,6 +137,11 @@ class SweepConfig:
                     settings[key] = value
         return RoutePlan(skip, settings, tuple(allow), fixed_path, params, query, headers,
                          Budget(examples, seconds), tuple(used))
+
+
+def schema_headers(config: SweepConfig) -> Callable[[str], Sequence[tuple[str, str]]]:
+    """What to send when the sweep asks the app for its schema at a path: the header= rules for GET there."""
+    return lambda path: tuple(config.plan("GET", path).headers.items())
 
 
 def parse(lines: Sequence[str], where: str, *, examples: str = "", seconds: str = "") -> SweepConfig:

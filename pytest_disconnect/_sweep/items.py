@@ -23,7 +23,7 @@ from .._compat import fixture_functions
 from .._errors import HandlerKeptRunning
 from .._report.ci_plugin import ROUTE_PREFIX
 from .._stash import SWEEP_CONFIG_KEY
-from .config import ROUTES_INI, check_spec
+from .config import ROUTES_INI, check_spec, schema_headers
 
 if TYPE_CHECKING:
     from .._result import DisconnectResult
@@ -70,7 +70,7 @@ class SweepCollector(pytest.Collector):
     def collect(self) -> list[pytest.Item | pytest.Collector]:
         app = load_app(self.spec, self.config.rootpath)
         try:
-            routes = list_routes(app)
+            routes = list_routes(app, headers=schema_headers(_config(self.config)))
         except TypeError as exc:
             raise pytest.UsageError(f"--disconnect-sweep={self.spec}: {exc}") from None
         return [SweepItem.from_parent(self, name=f"{method} {route.path}", app=app, route=route, method=method)
@@ -204,7 +204,7 @@ def parametrize(metafunc: pytest.Metafunc) -> None:
     app_fixture, spec = marker
     app = load_app(spec, metafunc.config.rootpath) if spec is not None else _app_at_collection(metafunc,
                                                                                                app_fixture)
-    pairs = list(endpoints(list_routes(app)))
+    pairs = list(endpoints(list_routes(app, headers=schema_headers(_config(metafunc.config)))))
     metafunc.parametrize(SWEEP_ARG, pairs, ids=[f"{method} {route.path}" for route, method in pairs])
 
 
