@@ -68,3 +68,19 @@ def test_the_schemas_own_examples_come_first() -> None:
     schema = {"type": "string", "examples": ["foo", "bar"]}
     assert find(from_schema(schema), lambda value: True) == "foo"
     assert find(from_schema({"type": "integer", "example": 42}), lambda value: True) == 42
+
+
+def test_a_keyword_outside_json_schema_is_an_annotation() -> None:
+    # piccolo-api's models put column facts under 'extra' in each property: every POST, PUT and
+    # PATCH route of Piccolo's admin was skipped for "the keyword 'extra'".
+    schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 64,
+                                                       "extra": {"nullable": False, "unique": False}}},
+              "required": ["name"]}
+    assert find(from_schema(schema), lambda value: True) == {"name": ""}
+
+
+@pytest.mark.parametrize("keyword", ["not", "then", "dependentRequired", "patternProperties", "minProperties",
+                                     "contains", "propertyNames", "unevaluatedItems"])
+def test_a_json_schema_keyword_the_sweep_does_not_honour_is_unsupported(keyword: str) -> None:
+    with pytest.raises(Unsupported, match=f"the keyword '{keyword}'"):
+        from_schema({"type": "object", keyword: {}})

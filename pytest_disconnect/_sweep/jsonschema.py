@@ -8,8 +8,9 @@ prints ``x=,``, including this plugin's own). This module covers what FastAPI,
 Litestar and pydantic emit: ``$ref``, ``type``, ``enum``, ``const``,
 ``anyOf``/``oneOf``, ``allOf`` of objects, OpenAPI 3.0's ``nullable``, string
 lengths, patterns and common formats, numeric bounds, arrays and objects.
-Anything else raises ``Unsupported`` naming the keyword, and the route is
-skipped with that reason.
+Any other JSON Schema keyword (``if``, ``not``, ``patternProperties``, ...) raises
+``Unsupported`` naming it, and the route is skipped with that reason; a keyword
+JSON Schema does not define (piccolo-api's ``extra``) is an annotation, ignored.
 
 Every strategy shrinks towards the simplest value: optional properties absent,
 empty strings and lists at their minimum, 0 or the lower bound.
@@ -89,8 +90,7 @@ class _Builder:
                 return st.one_of(*(self.build({**rest, **branch}, refs) for branch in schema[key]))
         if "allOf" in schema:
             return self.build(self.merge(schema, refs), refs)
-        unknown = sorted(key for key in schema if key not in _KNOWN and key not in _IGNORED
-                         and not key.startswith("x-"))
+        unknown = sorted(key for key in schema if key in _UNHONOURED)
         if unknown:
             raise Unsupported(f"the keyword {unknown[0]!r}")
         kind = schema.get("type")
@@ -251,8 +251,10 @@ _TYPES: dict[str, Callable[[_Builder, Schema, tuple[str, ...]], st.SearchStrateg
     "string": _string, "integer": _integer, "number": _number, "array": _array, "object": _object,
     "boolean": _boolean, "null": _null,
 }
-_KNOWN = frozenset({
-    "type", "properties", "required", "items", "minItems", "maxItems", "minLength", "maxLength", "pattern",
-    "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "nullable", "enum", "const",
-    "anyOf", "oneOf", "allOf", "$ref", "multipleOf",
+#: JSON Schema's validation and applicator keywords this module does not honour: a value drawn
+#: without them may be invalid. Keywords outside JSON Schema are annotations and ignored.
+_UNHONOURED = frozenset({
+    "if", "then", "else", "not", "dependentRequired", "dependentSchemas", "dependencies", "minProperties",
+    "maxProperties", "patternProperties", "propertyNames", "contains", "minContains", "maxContains",
+    "unevaluatedItems", "additionalItems", "$dynamicRef", "$recursiveRef",
 })
