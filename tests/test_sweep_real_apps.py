@@ -62,16 +62,52 @@ def pooled(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest
     return pytester
 
 
-def test_a_virtual_clock_failure_the_real_clock_does_not_confirm_is_not_reported(pooled: pytest.Pytester) -> None:
+def test_a_request_the_virtual_clock_never_sees_finish_is_searched_on_the_real_clock(pooled: pytest.Pytester) -> None:
     # The virtual clock cannot see work in a thread the request did not start: it jumped to the
     # watch limit while the 50 ms query ran, and the sweep reported 'kept running 5.00 s'.
     result = pooled.runpytest("--disconnect-sweep=pooled:app", "-rA")
 
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([
-        "GET /authors: searched on the real clock, because the virtual clock's failure at after=request-chunks:0 "
-        "did not happen there (GET /authors kept running 5.00 s after http.disconnect * clock?): * moments "
-        "tried with GET /authors, every one stopped in time or finished first",
+        "GET /authors: searched on the real clock, because the request was still at work when the watch ended "
+        "(5.00 s) on the virtual clock and finished in 0.0* s on the real one: work the virtual clock cannot see, "
+        "such as a thread the request did not start: * moments tried with GET /authors, every one stopped in time "
+        "or finished first",
+        "*disconnect summary*",
+        "*",
+        "*",
+        "GET /authors * stopped",
+    ])
+
+
+# The same pool, used only once the client has left: the handler rolls back through it.
+ROLLBACK = POOLED.replace('''async def query(request):
+    future = asyncio.get_running_loop().create_future()
+    jobs.put((asyncio.get_running_loop(), future, 0.05))
+    return PlainTextResponse(await future)''', '''async def query(request):
+    from starlette.requests import ClientDisconnect
+
+    try:
+        await request.body()
+    except ClientDisconnect:
+        future = asyncio.get_running_loop().create_future()
+        jobs.put((asyncio.get_running_loop(), future, 0.05))  # the rollback
+        await future
+        raise
+    return PlainTextResponse("rows")''')
+
+
+def test_a_virtual_clock_failure_the_real_clock_does_not_confirm_is_not_reported(pooled: pytest.Pytester) -> None:
+    assert ROLLBACK != POOLED
+    pooled.makepyfile(rollback=ROLLBACK)
+
+    result = pooled.runpytest("--disconnect-sweep=rollback:app", "-rA")
+
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([
+        "GET /authors: searched on the real clock, because the virtual clock's failure at after=* did not happen "
+        "there (GET /authors kept running 5.00 s after http.disconnect * clock?): * moments tried with GET "
+        "/authors, every one stopped in time or finished first",
         "*disconnect summary*",
         "*",
         "*",

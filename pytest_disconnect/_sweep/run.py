@@ -39,6 +39,8 @@ from .requests import NotGenerated, SweepRequest, requests_for
 #: Where a sweep's own settings come from, in provenance ('clock=virtual (the sweep)').
 SWEEP_SOURCE = Source("sweep")
 SEARCH_SOURCE = Source("sweep", "'s search")
+#: The simplest valid request, its span on the scenario's clock, and what a second of it costs in real time.
+Probe = tuple[SweepRequest, float, float]
 ROUTES_SOURCE = Source("sweep", " rule in disconnect_sweep_routes")
 #: The real clock a virtual-clock failure is replayed on ('clock=real (the sweep's check)').
 CHECK_SOURCE = Source("sweep", "'s check of a virtual-clock failure")
@@ -84,8 +86,12 @@ def sweep_endpoint(app: ASGIApp, route: Route, method: str, plan: RoutePlan, set
     endpoint = f"{method} {route.path}"
     if settings.source("clock") != SWEEP_SOURCE.origin(_CLOCK):
         return _search(app, settings, requests, plan, record, endpoint)
+    probe = _valid_request(app, settings, requests, plan, endpoint)
+    unseen = _unseen_work(app, settings, probe, plan, record, endpoint)
+    if unseen is not None:
+        return unseen
     held: list[DisconnectResult] = []  # reported only if the virtual clock's verdict stands
-    found = _search(app, settings, requests, plan, held.append, endpoint)
+    found = _search(app, settings, requests, plan, held.append, endpoint, probe=probe)
     if found.failure is not None:
         checked = _checked_on_real_clock(app, settings, found, plan, record, endpoint)
         if checked is not None:
@@ -93,6 +99,27 @@ def sweep_endpoint(app: ASGIApp, route: Route, method: str, plan: RoutePlan, set
     for result in held if record is not None else ():
         record(result)  # type: ignore[misc]
     return found
+
+
+def _unseen_work(app: ASGIApp, settings: Settings, probe: Probe, plan: RoutePlan,
+                 record: Callable[[DisconnectResult], None] | None, endpoint: str) -> Found | None:
+    """The request, sent with nobody leaving, never finished on the sweep's virtual clock: if it does on
+    the real clock, the virtual clock jumped past work it cannot see, and the route is searched on the
+    real clock from the start (a search on the virtual clock would cancel that work at the watch limit,
+    mid-query, and leave the app's database locked for the next scenarios)."""
+    __tracebackhide__ = True
+    request, span, _ = probe
+    if span < settings.watch_limit:
+        return None
+    real = apply(settings, CHECK_SOURCE, {"clock": "real"})
+    result = _send(real, app, request, plan, Trigger.never())
+    ended = result.response_complete_at or result.returned_at
+    if ended is None:
+        return None  # long work on both clocks: the virtual clock's search is the fast one
+    note = (f"{endpoint}: searched on the real clock, because the request was still at work when the watch "
+            f"ended ({settings.watch_limit:.2f} s) on the virtual clock and finished in {ended:.2f} s on the real "
+            f"one: work the virtual clock cannot see, such as a thread the request did not start")
+    return replace(_search(app, real, st.just(request), plan, record, endpoint), note=note)
 
 
 def _checked_on_real_clock(app: ASGIApp, settings: Settings, found: Found, plan: RoutePlan,
@@ -117,9 +144,9 @@ def _checked_on_real_clock(app: ASGIApp, settings: Settings, found: Found, plan:
 
 
 def _search(app: ASGIApp, settings: Settings, requests: st.SearchStrategy[SweepRequest], plan: RoutePlan,
-            record: Callable[[DisconnectResult], None] | None, endpoint: str) -> Found:
+            record: Callable[[DisconnectResult], None] | None, endpoint: str, *, probe: Probe | None = None) -> Found:
     __tracebackhide__ = True
-    request, span, rate = _valid_request(app, settings, requests, plan, endpoint)
+    request, span, rate = probe or _valid_request(app, settings, requests, plan, endpoint)
     deadline = time.monotonic() + plan.budget.seconds
     resolution = max(0.01, round(span / 20, 2))
     examples = 0
@@ -182,7 +209,7 @@ def _send(settings: Settings, app: ASGIApp, request: SweepRequest, plan: RoutePl
 
 
 def _valid_request(app: ASGIApp, settings: Settings, requests: st.SearchStrategy[SweepRequest],
-                   plan: RoutePlan, endpoint: str) -> tuple[SweepRequest, float, float]:
+                   plan: RoutePlan, endpoint: str) -> Probe:
     """The simplest request the app answers below 400 when nobody leaves, how long it took (seconds on
     the scenario's clock), and what a second of it cost in real time (near 0 on the virtual clock)."""
     __tracebackhide__ = True
