@@ -186,7 +186,8 @@ def test_a_route_without_a_valid_request_is_skipped_with_the_reason(service: pyt
     result.assert_outcomes(skipped=1, deselected=4)
     result.stdout.fnmatch_lines([
         "SKIPPED ?1? service.py:*: GET /api/items/{item_id}: no valid request in 20 generated "
-        "(GET /api/items/9 -> 404); set one with 'path=' in disconnect_sweep_routes"])
+        "(GET /api/items/9 -> 404); give it with a 'param=', 'query=', 'header=' or 'path=' rule in "
+        "disconnect_sweep_routes"])
 
 
 def test_a_bad_rule_names_its_line(service: pytest.Pytester) -> None:

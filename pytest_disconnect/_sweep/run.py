@@ -259,7 +259,7 @@ def _valid_request(app: ASGIApp, settings: Settings, requests: st.SearchStrategy
     except (NoSuchExample, Unsatisfiable):  # Unsatisfiable: every drawn request was filtered out
         shown = "; ".join(seen[:3]) + (f"; {len(seen) - 3} more" if len(seen) > 3 else "") or "none could be drawn"
         _skip(f"{endpoint}: no valid request in {plan.budget.examples} generated ({shown}); "
-                    f"set one with 'path=' in disconnect_sweep_routes")
+                    f"give it with a 'param=', 'query=', 'header=' or 'path=' rule in disconnect_sweep_routes")
     span, rate = spans.get(repr(request), (1.0, 1.0))
     return request, max(0.01, math.ceil(span * 100) / 100), min(rate, 1.0)
 
