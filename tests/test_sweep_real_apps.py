@@ -70,7 +70,7 @@ def test_a_request_the_virtual_clock_never_sees_finish_is_searched_on_the_real_c
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([
         "GET /authors: searched on the real clock, because the request was still at work when the watch ended "
-        "(5.00 s) on the virtual clock and finished in 0.0* s on the real one: work the virtual clock cannot see, "
+        "(5.00 s) on the virtual clock and finished in * s on the real one: work the virtual clock cannot see, "
         "such as a thread the request did not start: * moments tried with GET /authors, every one stopped in time "
         "or finished first",
         "*disconnect summary*",

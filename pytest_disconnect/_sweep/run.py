@@ -39,8 +39,9 @@ from .requests import NotGenerated, SweepRequest, requests_for
 #: Where a sweep's own settings come from, in provenance ('clock=virtual (the sweep)').
 SWEEP_SOURCE = Source("sweep")
 SEARCH_SOURCE = Source("sweep", "'s search")
-#: The simplest valid request, its span on the scenario's clock, and what a second of it costs in real time.
-Probe = tuple[SweepRequest, float, float]
+#: The simplest valid request, its span on the scenario's clock, what a second of it costs in real time,
+#: and whether it finished (False: still at work when the watch ended, cancelled by the harness).
+Probe = tuple[SweepRequest, float, float, bool]
 ROUTES_SOURCE = Source("sweep", " rule in disconnect_sweep_routes")
 #: The real clock a virtual-clock failure is replayed on ('clock=real (the sweep's check)').
 CHECK_SOURCE = Source("sweep", "'s check of a virtual-clock failure")
@@ -108,13 +109,13 @@ def _unseen_work(app: ASGIApp, settings: Settings, probe: Probe, plan: RoutePlan
     real clock from the start (a search on the virtual clock would cancel that work at the watch limit,
     mid-query, and leave the app's database locked for the next scenarios)."""
     __tracebackhide__ = True
-    request, span, _ = probe
-    if span < settings.watch_limit:
+    request, _, _, finished = probe
+    if finished:
         return None
     real = apply(settings, CHECK_SOURCE, {"clock": "real"})
     result = _send(real, app, request, plan, Trigger.never())
     ended = result.response_complete_at or result.returned_at
-    if ended is None:
+    if ended is None or result.cancelled_at is not None:
         return None  # long work on both clocks: the virtual clock's search is the fast one
     note = (f"{endpoint}: searched on the real clock, because the request was still at work when the watch "
             f"ended ({settings.watch_limit:.2f} s) on the virtual clock and finished in {ended:.2f} s on the real "
@@ -146,7 +147,7 @@ def _checked_on_real_clock(app: ASGIApp, settings: Settings, found: Found, plan:
 def _search(app: ASGIApp, settings: Settings, requests: st.SearchStrategy[SweepRequest], plan: RoutePlan,
             record: Callable[[DisconnectResult], None] | None, endpoint: str, *, probe: Probe | None = None) -> Found:
     __tracebackhide__ = True
-    request, span, rate = probe or _valid_request(app, settings, requests, plan, endpoint)
+    request, span, rate, _ = probe or _valid_request(app, settings, requests, plan, endpoint)
     deadline = time.monotonic() + plan.budget.seconds
     resolution = max(0.01, round(span / 20, 2))
     examples = 0
@@ -214,7 +215,7 @@ def _valid_request(app: ASGIApp, settings: Settings, requests: st.SearchStrategy
     the scenario's clock), and what a second of it cost in real time (near 0 on the virtual clock)."""
     __tracebackhide__ = True
     seen: list[str] = []
-    spans: dict[str, tuple[float, float]] = {}
+    spans: dict[str, tuple[float, float, bool]] = {}
 
     verdicts: dict[str, bool] = {}
 
@@ -249,7 +250,8 @@ def _valid_request(app: ASGIApp, settings: Settings, requests: st.SearchStrategy
             return False
         ended = result.response_complete_at or result.returned_at
         span = ended if ended is not None else result.settings.watch_limit
-        spans[repr(request)] = (span, (time.monotonic() - began) / max(span, 0.01))
+        finished = ended is not None and result.cancelled_at is None
+        spans[repr(request)] = (span, (time.monotonic() - began) / max(span, 0.01), finished)
         return True
 
     try:
@@ -260,8 +262,8 @@ def _valid_request(app: ASGIApp, settings: Settings, requests: st.SearchStrategy
         shown = "; ".join(seen[:3]) + (f"; {len(seen) - 3} more" if len(seen) > 3 else "") or "none could be drawn"
         _skip(f"{endpoint}: no valid request in {plan.budget.examples} generated ({shown}); "
                     f"give it with a 'param=', 'query=', 'header=' or 'path=' rule in disconnect_sweep_routes")
-    span, rate = spans.get(repr(request), (1.0, 1.0))
-    return request, max(0.01, math.ceil(span * 100) / 100), min(rate, 1.0)
+    span, rate, finished = spans.get(repr(request), (1.0, 1.0, True))
+    return request, max(0.01, math.ceil(span * 100) / 100), min(rate, 1.0), finished
 
 
 def _skip(reason: str) -> NoReturn:
