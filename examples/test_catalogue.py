@@ -258,7 +258,9 @@ def test_b7_background_task_is_judged_unless_allowed(disconnect: Disconnect, dis
         assert "send() <- http.response.start 201  raised ClientDisconnected" in report
     else:
         assert result.verdict == "kept-running"
-        assert result.latency == catalogue.RECEIPT
+        # Exact on the virtual clock, but for a sliver of real time once seen under load (0.4 ms more,
+        # on Python 3.12 in CI); it is the judged length of the receipt that matters here.
+        assert result.latency == pytest.approx(catalogue.RECEIPT, abs=0.01)
         assert re.search(r"app: (examples/)?catalogue\.py:\d+ in send_receipt -> await anyio\.sleep\(RECEIPT\)",
                          report)
 
