@@ -23,6 +23,7 @@ import httpx
 
 from .answers import TESTCLIENT_NO_RESPONSE
 from .audit_seams import auditing, ours, swap
+from .clients import AsyncParts
 from .transport import DisconnectTransport, for_audit
 
 #: Where the audit patches Litestar, and what it reads there (checked against Litestar 2.25).
@@ -113,27 +114,11 @@ class _EitherStream(httpx.SyncByteStream, httpx.AsyncByteStream):
     def close(self) -> None:
         self._inner.close()
 
-    def __aiter__(self) -> _Parts:
-        return _Parts(iter(self._inner))
+    def __aiter__(self) -> AsyncParts:
+        return AsyncParts(self._inner)
 
     async def aclose(self) -> None:
         self._inner.close()
-
-
-class _Parts:
-    """A sync iterator as an async one (an object, not an async generator: trio warns about those
-    dropped unfinished)."""
-
-    def __init__(self, parts: Iterator[bytes]) -> None:
-        self._parts = parts
-
-    def __aiter__(self) -> _Parts:
-        return self
-
-    async def __anext__(self) -> bytes:
-        for part in self._parts:
-            return part
-        raise StopAsyncIteration
 
 
 def _moved(what: str) -> NoReturn:

@@ -9,7 +9,7 @@ worker thread through an anyio blocking portal, as Starlette's TestClient does.
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, ExitStack
 from types import ModuleType
 from typing import Any, Protocol
@@ -57,7 +57,7 @@ class _AsyncStream:
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         if self._body is None:
-            return _Parts(self._parts or [])
+            return AsyncParts(self._parts or [])
         return self._body.__aiter__()
 
     async def aclose(self) -> None:
@@ -65,14 +65,14 @@ class _AsyncStream:
             await self._body.aclose()
 
 
-class _Parts:
-    """A buffered body as an async iterator (an object, not a generator: trio warns about those
-    dropped unfinished)."""
+class AsyncParts:
+    """Body parts (a buffered body, or a sync stream's) as an async iterator (an object, not an
+    async generator: trio warns about those dropped unfinished)."""
 
-    def __init__(self, parts: list[bytes]) -> None:
+    def __init__(self, parts: Iterable[bytes]) -> None:
         self._parts = iter(parts)
 
-    def __aiter__(self) -> _Parts:
+    def __aiter__(self) -> AsyncParts:
         return self
 
     async def __anext__(self) -> bytes:
